@@ -1,0 +1,1 @@
+"""Torch-free code shared by training and the service: image preprocessing and the manifest."""

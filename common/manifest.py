@@ -1,0 +1,80 @@
+"""The model repository's manifest (``models/<name>/<version>/model.json``), as the contract fixes
+it. Export writes it through this model and the service reads it through the same one."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# names and versions become path components: no separators, no leading dot
+SAFE_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+MANIFEST_FILE = "model.json"
+ENCODER_IO = {"inputs": ["x"], "outputs": ["mu", "logvar"]}
+DECODER_IO = {
+    "bernoulli": {"inputs": ["z"], "outputs": ["x_mean", "logits"]},
+    "gaussian": {"inputs": ["z"], "outputs": ["x_mean"]},
+}
+
+
+def check_name(kind: str, value: str) -> str:
+    """Refuse names and versions that could escape the model folder (``..``, ``/``, ``.hidden``)."""
+    if not re.fullmatch(SAFE_NAME, value):
+        raise ValueError(f"{kind} {value!r} must match {SAFE_NAME} (letters, digits, '.', '_', '-')")
+    return value
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class FileEntry(BaseModel):
+    path: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # a plain file name in the folder
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class Manifest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(pattern=SAFE_NAME)
+    version: str = Field(pattern=SAFE_NAME)
+    latent_dim: int = Field(ge=1)
+    image_shape: tuple[int, int, int]
+    likelihood: Literal["bernoulli", "gaussian"]
+    gaussian_sigma: float | None = None
+    preprocessing: str
+    preprocessing_config: dict[str, Any]
+    files: dict[Literal["encoder", "decoder"], FileEntry]
+    metrics: dict[str, Any] = {}
+    training: dict[str, Any] = {}
+    onnx: dict[str, Any] = {}  # opset, parity against torch, input and output names
+    exported_at: str | None = None
+
+    @field_validator("image_shape")
+    @classmethod
+    def _positive(cls, v: tuple[int, int, int]) -> tuple[int, int, int]:
+        if min(v) < 1:
+            raise ValueError(f"image_shape must be positive, got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _complete(self) -> Manifest:
+        if set(self.files) != {"encoder", "decoder"}:
+            raise ValueError("files must name both 'encoder' and 'decoder'")
+        if self.likelihood == "gaussian" and self.gaussian_sigma is None:
+            raise ValueError("a gaussian likelihood needs gaussian_sigma")
+        return self
+
+    @classmethod
+    def read(cls, folder: Path) -> Manifest:
+        return cls.model_validate_json((Path(folder) / MANIFEST_FILE).read_text())
+
+    def write(self, folder: Path) -> None:
+        (Path(folder) / MANIFEST_FILE).write_text(self.model_dump_json(indent=2) + "\n")

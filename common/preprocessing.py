@@ -1,0 +1,119 @@
+"""How an image file becomes the model input x: the one function training and serving share.
+
+An image is decoded with Pillow, turned upright by its EXIF orientation, flattened onto the
+background colour when it has transparency, converted to the model's mode (``L`` for one channel,
+``RGB`` for three), padded with the background to the model's aspect ratio, resized, and scaled
+to [0, 1] by dividing by 255. The result is float32 [C, H, W].
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+# Pillow's file extensions for the formats it can open; used to pick images out of a folder.
+IMAGE_SUFFIXES = frozenset(ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN)
+
+
+class ImageError(ValueError):
+    """The bytes are not an image this preprocessing accepts."""
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    channels: int = 1  # 1 -> grayscale "L", 3 -> "RGB"
+    height: int = 28
+    width: int = 28
+    background: int = 0  # grey level used for transparency and padding (MNIST: black)
+    invert: bool = False  # 255 - value, for dark strokes on a light ground
+    max_pixels: int = 40_000_000  # refuse larger images before decoding them
+
+    def __post_init__(self) -> None:
+        if self.channels not in (1, 3):
+            raise ValueError(f"channels must be 1 or 3, got {self.channels}")
+
+    @property
+    def mode(self) -> str:
+        return "L" if self.channels == 1 else "RGB"
+
+    def describe(self) -> str:
+        return (
+            f"decode with Pillow; apply EXIF orientation; first frame only; composite transparency "
+            f"onto grey level {self.background}; convert to mode {self.mode}; pad with grey level "
+            f"{self.background} to aspect {self.width}:{self.height}; resize to "
+            f"{self.width}x{self.height} (bilinear, antialiased)"
+            + ("; invert (255 - v)" if self.invert else "")
+            + "; x = v / 255 as float32 [C, H, W]"
+        )
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Preprocessing:
+        return cls(**d)
+
+
+def open_image(data: bytes, max_pixels: int) -> Image.Image:
+    """Decode the header, refuse oversize images, then decode the first frame's pixels."""
+    try:
+        img = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError as e:
+        raise ImageError("not a recognised image format") from e
+    except (OSError, SyntaxError, ValueError) as e:  # Pillow raises these on broken headers
+        raise ImageError(f"unreadable image: {e}") from e
+    width, height = img.size
+    if width * height > max_pixels:
+        raise ImageError(f"image is {width}x{height} pixels, more than the limit of {max_pixels}")
+    try:
+        img.seek(0)
+        img.load()
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as e:
+        raise ImageError(f"corrupt or truncated image: {e}") from e
+    return img
+
+
+def _flatten(img: Image.Image, spec: Preprocessing) -> Image.Image:
+    img = ImageOps.exif_transpose(img)
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        ground = Image.new("RGBA", rgba.size, (spec.background,) * 3 + (255,))
+        img = Image.alpha_composite(ground, rgba)
+    return img.convert(spec.mode)
+
+
+def _fit(img: Image.Image, spec: Preprocessing) -> Image.Image:
+    w, h = img.size
+    # pad the short side so resizing keeps the aspect ratio instead of stretching the content
+    target_w = max(w, round(h * spec.width / spec.height))
+    target_h = max(h, round(w * spec.height / spec.width))
+    if (target_w, target_h) != (w, h):
+        fill = spec.background if spec.channels == 1 else (spec.background,) * 3
+        canvas = Image.new(spec.mode, (target_w, target_h), fill)
+        canvas.paste(img, ((target_w - w) // 2, (target_h - h) // 2))
+        img = canvas
+    if img.size != (spec.width, spec.height):
+        img = img.resize((spec.width, spec.height), Image.Resampling.BILINEAR)
+    return img
+
+
+def image_to_array(img: Image.Image, spec: Preprocessing) -> np.ndarray:
+    """A decoded Pillow image -> float32 [C, H, W] in [0, 1]."""
+    pixels = np.asarray(_fit(_flatten(img, spec), spec), dtype=np.uint8)
+    if spec.invert:
+        pixels = 255 - pixels
+    pixels = pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
+    return pixels.astype(np.float32) / np.float32(255.0)
+
+
+def preprocess_bytes(data: bytes, spec: Preprocessing) -> np.ndarray:
+    """Encoded image bytes (PNG, JPEG, ...) -> x as float32 [C, H, W] in [0, 1]."""
+    return image_to_array(open_image(data, spec.max_pixels), spec)
+
+
+def preprocess_file(path: Path, spec: Preprocessing) -> np.ndarray:
+    return preprocess_bytes(Path(path).read_bytes(), spec)
