@@ -1,0 +1,148 @@
+"""``python -m training [train] ...``, ``python -m training evaluate RUN``, ``... export RUN``."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+from training.config import TrainConfig, add_config_arguments, config_from_args, given_overrides
+
+COMMANDS = ("train", "evaluate", "export")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m training", description="Train, evaluate and export a VAE."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser(
+        "train",
+        help="train a VAE (the default command)",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add_config_arguments(train)
+    train.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --run-dir from its last.pt (only --epochs may change)",
+    )
+
+    evaluate = sub.add_parser("evaluate", help="test ELBO, importance-weighted NLL, active units")
+    evaluate.add_argument("run_dir", type=Path, help="a run folder written by train")
+    evaluate.add_argument(
+        "--checkpoint", default="best.pt", help="checkpoint file in the run folder (default: best.pt)"
+    )
+    evaluate.add_argument("--k", type=int, default=1000, help="importance samples per image (default: 1000)")
+    evaluate.add_argument("--split", choices=("test", "valid"), default="test", help="(default: test)")
+    evaluate.add_argument("--batch-size", type=int, default=100, help="images per batch (default: 100)")
+    evaluate.add_argument("--limit", type=int, default=None, help="score only the first N images")
+    evaluate.add_argument("--seed", type=int, default=0, help="seed of the importance samples (default: 0)")
+
+    export = sub.add_parser("export", help="write encoder.onnx, decoder.onnx and model.json")
+    export.add_argument("run_dir", type=Path, help="a run folder, evaluated first")
+    export.add_argument("--checkpoint", default="best.pt", help="(default: best.pt)")
+    export.add_argument("--models-dir", type=Path, default=Path("models"), help="(default: models)")
+    export.add_argument("--name", required=True, help="model name, e.g. mnist")
+    export.add_argument("--version", required=True, help="model version, e.g. 1")
+    export.add_argument("--force", action="store_true", help="replace an existing version")
+    return parser
+
+
+def run_train(args: argparse.Namespace) -> None:
+    from training.train import train
+
+    if args.resume:
+        run_dir = Path(getattr(args, "run_dir", TrainConfig.run_dir))
+        saved = TrainConfig(**json.loads((run_dir / "config.json").read_text()))
+        changed = {k for k, v in given_overrides(args).items() if v != getattr(saved, k)} - {
+            "epochs",
+            "run_dir",
+        }
+        if changed:
+            raise SystemExit(f"error: --resume continues the saved config; cannot change {sorted(changed)}")
+        cfg = dataclasses.replace(saved, **{k: v for k, v in given_overrides(args).items() if k == "epochs"})
+    else:
+        cfg = config_from_args(args)
+    run_dir = train(cfg, resume=args.resume)
+    print(f"run written to {run_dir}")
+
+
+def run_evaluate(args: argparse.Namespace) -> None:
+    from training.checkpoint import load_model
+    from training.data import load_dataset
+    from training.evaluate import evaluate, prepare_inputs
+
+    model, cfg, _ = load_model(args.run_dir / args.checkpoint)
+    data = load_dataset(
+        cfg.dataset, Path(cfg.data_dir) if cfg.data_dir else None, Path(cfg.cache_dir), cfg.preprocessing()
+    )
+    split = getattr(data, args.split)
+    images = split.images[: args.limit] if args.limit else split.images
+    x = prepare_inputs(images, binarize=model.cfg.likelihood == "bernoulli")
+    result = evaluate(model, x, k=args.k, batch_size=args.batch_size, seed=args.seed)
+    report = result.to_dict() | {"dataset": data.name, "split": args.split, "checkpoint": args.checkpoint}
+    (args.run_dir / "eval.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(
+        f"{data.name}/{args.split} ({result.n_images} images): ELBO {result.test_elbo_nats:.2f} nats, "
+        f"NLL {result.test_nll_nats:.2f} nats (K={args.k}), active units {result.active_units}/"
+        f"{result.latent_dim}, {result.seconds:.0f}s; written to {args.run_dir / 'eval.json'}"
+    )
+
+
+def run_export(args: argparse.Namespace) -> None:
+    from training.checkpoint import load_model
+    from training.export import export_model
+
+    eval_path = args.run_dir / "eval.json"
+    if not eval_path.is_file():
+        raise SystemExit(
+            f"error: {eval_path} is missing; run `python -m training evaluate {args.run_dir}` first"
+        )
+    metrics = json.loads(eval_path.read_text())
+    if metrics.get("checkpoint") != args.checkpoint:
+        raise SystemExit(
+            f"error: eval.json scores {metrics.get('checkpoint')}, not {args.checkpoint}; evaluate it first"
+        )
+    model, cfg, state = load_model(args.run_dir / args.checkpoint)
+    summary_path = args.run_dir / "summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    training = {
+        "config": cfg.to_dict(),
+        "model_config": model.cfg.to_dict(),
+        "epochs_trained": state["epoch"],
+        "best_valid_neg_elbo": state["best_valid_neg_elbo"],
+        "wall_seconds": summary.get("wall_seconds", state["wall_seconds"]),
+        "world_size": state["world_size"],
+        "seed": cfg.seed,
+        "versions": state["versions"],
+    }
+    target = export_model(
+        model,
+        args.models_dir,
+        args.name,
+        args.version,
+        preprocessing=cfg.preprocessing(),
+        metrics=metrics,
+        training=training,
+        force=args.force,
+    )
+    print(f"exported to {target}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in (*COMMANDS, "-h", "--help"):
+        argv.insert(0, "train")
+    args = build_parser().parse_args(argv)
+    try:
+        {"train": run_train, "evaluate": run_evaluate, "export": run_export}[args.command](args)
+    except (ValueError, FileNotFoundError) as e:  # DataError, ExportError, bad config: a clear message
+        raise SystemExit(f"error: {e}") from e
+
+
+if __name__ == "__main__":
+    main()
