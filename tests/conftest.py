@@ -1,0 +1,58 @@
+"""Shared fixtures: small real data (scikit-learn's digits) and tiny trained runs."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def digit_images() -> np.ndarray:
+    """Twelve real handwritten digits, uint8 [12, 28, 28], white strokes on black like MNIST."""
+    from sklearn.datasets import load_digits
+
+    small = load_digits().images[:12] * (255 / 16)
+    return np.stack(
+        [
+            np.asarray(Image.fromarray(d.astype(np.uint8)).resize((28, 28), Image.Resampling.BILINEAR))
+            for d in small
+        ]
+    )
+
+
+def encode_image(pixels: np.ndarray, fmt: str, mode: str = "L") -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(pixels).convert(mode).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+def tiny_config(run_dir: Path, **overrides: object):
+    """A seconds-long real training run on the digits."""
+    from training.config import TrainConfig
+
+    settings = dict(
+        dataset="digits",
+        epochs=3,
+        batch_size=64,
+        hidden=[32],
+        latent_dim=4,
+        conv_channels=[8, 16],
+        conv_hidden=32,
+        run_dir=str(run_dir),
+        eval_batch_size=500,
+    )
+    settings.update(overrides)
+    return TrainConfig(**settings)
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from training.train import train
+
+    return train(tiny_config(tmp_path_factory.mktemp("run") / "digits", warmup_epochs=1.0))
