@@ -87,6 +87,12 @@ def make_loader(x: torch.Tensor, cfg: TrainConfig, proc: Process) -> DataLoader:
     return DataLoader(dataset, sampler=batches, batch_size=None)
 
 
+def _shuffle_generator(loader: DataLoader) -> torch.Generator | None:
+    """The generator behind a single process's epoch shuffles (DistributedSampler seeds by epoch)."""
+    sampler = loader.sampler.sampler if isinstance(loader.sampler, BatchSampler) else None
+    return sampler.generator if isinstance(sampler, RandomSampler) else None
+
+
 def learning_rate(cfg: TrainConfig, progress: float) -> float:
     """Cosine from lr to min_lr over training (progress in [0, 1])."""
     return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * progress))
@@ -222,7 +228,10 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             start_epoch, best, wall = state["epoch"], state["best_valid_neg_elbo"], state["wall_seconds"]
-            torch.set_rng_state(state["rng"])
+            if proc.world_size == 1:
+                torch.set_rng_state(state["rng"])
+            else:  # rank 0's generator is the one saved; give each rank a fresh stream of its own
+                torch.manual_seed(cfg.seed + proc.rank + 1000 * start_epoch)
         elif proc.is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
             (run_dir / "metrics.csv").unlink(missing_ok=True)
@@ -230,6 +239,9 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
             cfg.save(run_dir / "config.json")
         net: torch.nn.Module = DistributedDataParallel(model) if proc.world_size > 1 else model
         loader = make_loader(torch.from_numpy(to_unit(data.train.images)), cfg, proc)
+        shuffle_rng = _shuffle_generator(loader)
+        if resume and shuffle_rng is not None and state.get("shuffle_rng") is not None:
+            shuffle_rng.set_state(state["shuffle_rng"])  # the next epoch's order, as if never stopped
         x_valid = _validation_tensor(data, cfg)
         for epoch in range(start_epoch, cfg.epochs):
             t0 = time.perf_counter()
@@ -253,6 +265,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
                 "wall_seconds": wall,
                 "valid_neg_elbo": row["valid_neg_elbo"],
                 "rng": torch.get_rng_state(),
+                "shuffle_rng": shuffle_rng.get_state() if shuffle_rng is not None else None,
                 "world_size": proc.world_size,
                 "dataset": data.name,
                 "versions": library_versions(),
