@@ -56,3 +56,32 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from training.train import train
 
     return train(tiny_config(tmp_path_factory.mktemp("run") / "digits", warmup_epochs=1.0))
+
+
+@pytest.fixture(scope="session")
+def model_repository(trained_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real model repository built from the tiny digits run: digits/2 and digits/10."""
+    from training.checkpoint import load_model
+    from training.export import export_model
+
+    models = tmp_path_factory.mktemp("models")
+    model, cfg, _ = load_model(trained_run / "best.pt")
+    for version in ("2", "10"):
+        export_model(
+            model,
+            models,
+            "digits",
+            version,
+            preprocessing=cfg.preprocessing(model.cfg.image_shape),
+            metrics={"test_nll_nats": 30.0},
+            training=cfg.to_dict(),
+        )
+    return models
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -125,7 +125,7 @@ def run_export(args: argparse.Namespace) -> None:
         args.models_dir,
         args.name,
         args.version,
-        preprocessing=cfg.preprocessing(),
+        preprocessing=cfg.preprocessing(model.cfg.image_shape),
         metrics=metrics,
         training=training,
         force=args.force,

@@ -83,8 +83,11 @@ class TrainConfig:
             learn_sigma=self.learn_sigma,
         )
 
-    def preprocessing(self) -> Preprocessing:
-        return Preprocessing(self.channels, self.height, self.width, invert=self.invert)
+    def preprocessing(self, image_shape: tuple[int, int, int] | None = None) -> Preprocessing:
+        """How an image file becomes x: for reading a folder (from --channels/--height/--width), or,
+        given a trained model's image shape, the preprocessing its manifest records."""
+        channels, height, width = image_shape or (self.channels, self.height, self.width)
+        return Preprocessing(channels, height, width, invert=self.invert)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

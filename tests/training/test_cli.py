@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -121,3 +122,15 @@ def test_export_without_evaluation_or_checkpoint_is_refused(trained_run: Path, t
 def test_resume_refuses_to_change_the_saved_config(trained_run: Path) -> None:
     result = _cli("--resume", "--run-dir", str(trained_run), "--latent-dim", "9")
     assert result.returncode != 0 and "cannot change ['latent_dim']" in result.stderr
+
+
+def test_export_records_the_preprocessing_of_the_models_own_image_shape(
+    trained_run: Path, tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    main(["evaluate", str(run), "--k", "10", "--limit", "50"])
+    main(["export", str(run), "--name", "digits", "--version", "1", "--models-dir", str(tmp_path / "models")])
+    manifest = Manifest.read(tmp_path / "models" / "digits" / "1")
+    assert manifest.image_shape == (1, 8, 8)
+    assert (manifest.preprocessing_config["height"], manifest.preprocessing_config["width"]) == (8, 8)
