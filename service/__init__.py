@@ -1,0 +1,1 @@
+"""The online half: FastAPI over onnxruntime. Nothing here imports torch."""

@@ -1,0 +1,62 @@
+"""Every Prometheus metric of the service, created here and nowhere else.
+
+With several uvicorn workers, ``PROMETHEUS_MULTIPROC_DIR`` must name an empty folder before the
+workers start (``python -m service`` sees to it): each worker then writes its values there and
+``/metrics`` adds them up across workers.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+REQUESTS = Counter(
+    "vae_requests_total",
+    "HTTP requests answered, by endpoint, model and status.",
+    ["endpoint", "model", "version", "status"],
+)
+REQUEST_LATENCY = Histogram(
+    "vae_request_duration_seconds",
+    "Time from request to response, by endpoint.",
+    ["endpoint"],
+    buckets=LATENCY_BUCKETS,
+)
+INFERENCE_LATENCY = Histogram(
+    "vae_inference_duration_seconds",
+    "Time of one onnxruntime run, by model and network.",
+    ["model", "version", "network"],
+    buckets=LATENCY_BUCKETS,
+)
+IMAGES = Counter(
+    "vae_images_total",
+    "Images encoded (uploads) or generated (decoded outputs).",
+    ["endpoint", "model", "version"],
+)
+IN_FLIGHT = Gauge("vae_requests_in_flight", "Requests being answered now.", multiprocess_mode="livesum")
+MODEL_INFO = Gauge(
+    "vae_model_info",
+    "Models being served (value 1), with their latent dimension.",
+    ["model", "version", "latent_dim"],
+    multiprocess_mode="max",
+)
+
+
+def render() -> tuple[bytes, str]:
+    """The exposition text for a scrape, summed over workers in multiprocess mode."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

@@ -1,0 +1,192 @@
+"""The model repository: every ``<name>/<version>/`` folder, verified, loaded and warmed.
+
+A folder is served only when its manifest is valid, its files lie inside the repository (symlinks
+resolved), each file's sha256 equals the manifest's, and the ONNX inputs and outputs have the names
+and shapes the manifest implies. A folder that fails is logged with the exact reason and left out;
+the others still serve.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from pydantic import ValidationError
+
+from common.manifest import DECODER_IO, MANIFEST_FILE, Manifest
+from common.preprocessing import Preprocessing
+from service.errors import NotFound
+from service.metrics import INFERENCE_LATENCY, MODEL_INFO
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class ModelLoadError(Exception):
+    """Why one model folder is not served."""
+
+
+@dataclass
+class LoadedModel:
+    manifest: Manifest
+    preprocessing: Preprocessing
+    encoder: ort.InferenceSession
+    decoder: ort.InferenceSession
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name
+
+    @property
+    def version(self) -> str:
+        return self.manifest.version
+
+    @property
+    def latent_dim(self) -> int:
+        return self.manifest.latent_dim
+
+    def encode(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """x [N, C, H, W] float32 -> (mu, logvar), each [N, D]."""
+        t0 = time.perf_counter()
+        mu, logvar = self.encoder.run(["mu", "logvar"], {"x": x})
+        INFERENCE_LATENCY.labels(self.name, self.version, "encoder").observe(time.perf_counter() - t0)
+        return mu, logvar
+
+    def decode(self, z: np.ndarray) -> np.ndarray:
+        """z [N, D] float32 -> x_mean [N, C, H, W] in [0, 1]."""
+        t0 = time.perf_counter()
+        (x_mean,) = self.decoder.run(["x_mean"], {"z": z})
+        INFERENCE_LATENCY.labels(self.name, self.version, "decoder").observe(time.perf_counter() - t0)
+        return x_mean
+
+
+@dataclass
+class LoadFailure:
+    path: str
+    reason: str
+
+
+def session_options(threads: int) -> ort.SessionOptions:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3  # warnings from onnxruntime are not the client's business
+    return options
+
+
+def _read_verified(folder: Path, root: Path, entry_path: str, sha256: str) -> bytes:
+    path = (folder / entry_path).resolve()
+    if not path.is_relative_to(root):
+        raise ModelLoadError(f"{entry_path} resolves to {path}, outside the model repository")
+    if not path.is_file():
+        raise ModelLoadError(f"{entry_path} is missing")
+    data = path.read_bytes()  # hash the very bytes the session is built from
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != sha256:
+        raise ModelLoadError(f"{entry_path} has sha256 {digest}, the manifest says {sha256}")
+    return data
+
+
+def _check_io(session: ort.InferenceSession, net: str, expected: dict[str, list]) -> None:
+    found = {a.name: a.shape for a in [*session.get_inputs(), *session.get_outputs()]}
+    names = [a.name for a in session.get_inputs()], [a.name for a in session.get_outputs()]
+    for name, shape in expected.items():
+        if name not in found:
+            raise ModelLoadError(f"{net}.onnx has inputs/outputs {names}, missing {name!r}")
+        if len(found[name]) != len(shape) or list(found[name][1:]) != shape[1:]:
+            raise ModelLoadError(f"{net}.onnx: {name} has shape {found[name]}, the manifest implies {shape}")
+
+
+def load_model(folder: Path, settings: Settings) -> LoadedModel:
+    try:
+        manifest = Manifest.read(folder)
+    except (OSError, ValidationError, ValueError) as e:
+        raise ModelLoadError(f"{MANIFEST_FILE} is invalid: {e}") from e
+    if (manifest.name, manifest.version) != (folder.parent.name, folder.name):
+        raise ModelLoadError(
+            f"manifest names {manifest.name}/{manifest.version}, folder is {folder.parent.name}/{folder.name}"
+        )
+    root = settings.models_dir.resolve()
+    options = session_options(settings.ort_threads)
+    sessions = {}
+    for net in ("encoder", "decoder"):
+        entry = manifest.files[net]
+        data = _read_verified(folder, root, entry.path, entry.sha256)
+        try:
+            sessions[net] = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime raises its own exception types for bad graphs
+            raise ModelLoadError(f"{entry.path} is not a loadable ONNX model: {e}") from e
+    d, image = manifest.latent_dim, list(manifest.image_shape)
+    _check_io(sessions["encoder"], "encoder", {"x": ["N", *image], "mu": ["N", d], "logvar": ["N", d]})
+    _check_io(
+        sessions["decoder"],
+        "decoder",
+        {"z": ["N", d]} | {o: ["N", *image] for o in DECODER_IO[manifest.likelihood]["outputs"]},
+    )
+    preprocessing = Preprocessing.from_dict(
+        manifest.preprocessing_config | {"max_pixels": settings.max_image_pixels}
+    )
+    model = LoadedModel(manifest, preprocessing, sessions["encoder"], sessions["decoder"])
+    # warm both sessions once so the first request does not pay for lazy initialisation
+    model.decode(model.encode(np.zeros((1, *image), dtype=np.float32))[0])
+    return model
+
+
+def _version_key(version: str) -> tuple[int, int, str]:
+    return (1, int(version), "") if version.isdigit() else (0, 0, version)
+
+
+@dataclass
+class ModelRepository:
+    models: dict[tuple[str, str], LoadedModel] = field(default_factory=dict)
+    failures: list[LoadFailure] = field(default_factory=list)
+    default_name: str = "mnist"
+    loaded: bool = False  # set once the start-up scan has finished
+
+    @classmethod
+    def scan(cls, settings: Settings) -> ModelRepository:
+        repo = cls(default_name=settings.default_model, loaded=True)
+        root = settings.models_dir
+        if not root.is_dir():
+            repo.failures.append(LoadFailure(str(root), "model repository folder does not exist"))
+            log.error("model repository %s does not exist", root)
+            return repo
+        for folder in sorted(p for p in root.glob("*/*") if p.is_dir()):
+            if folder.name.startswith(".") or folder.parent.name.startswith("."):
+                continue  # temporary folders of an export in progress
+            try:
+                model = load_model(folder, settings)
+            except ModelLoadError as e:
+                repo.failures.append(LoadFailure(f"{folder.parent.name}/{folder.name}", str(e)))
+                log.error("model %s/%s not served: %s", folder.parent.name, folder.name, e)
+                continue
+            repo.models[(model.name, model.version)] = model
+            MODEL_INFO.labels(model.name, model.version, str(model.latent_dim)).set(1)
+            log.info("serving model %s/%s (latent_dim %d)", model.name, model.version, model.latent_dim)
+        return repo
+
+    def versions(self, name: str) -> list[str]:
+        return sorted((v for n, v in self.models if n == name), key=_version_key)
+
+    def names(self) -> list[str]:
+        return sorted({n for n, _ in self.models})
+
+    def get(self, name: str | None = None, version: str | None = None) -> LoadedModel:
+        """The requested model; the default name and its highest version when not given."""
+        name = name or self.default_name
+        versions = self.versions(name)
+        if not versions:
+            raise NotFound(f"model: no model named {name!r}; available: {', '.join(self.names()) or 'none'}")
+        version = version or versions[-1]
+        if (name, version) not in self.models:
+            raise NotFound(
+                f"version: model {name!r} has no version {version!r}; available: {', '.join(versions)}"
+            )
+        return self.models[(name, version)]

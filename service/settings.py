@@ -1,0 +1,44 @@
+"""Every setting of the service, read from ``VAE_*`` environment variables (or a ``.env`` file)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VAE_", env_file=".env", extra="ignore")
+
+    models_dir: Path = Field(Path("models"), description="Model repository: <name>/<version>/ folders.")
+    default_model: str = Field("mnist", description="Model name used when a request names none.")
+    host: str = Field("127.0.0.1", description="Address `python -m service` binds.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `python -m service` binds.")
+    workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes.")
+    ort_threads: int = Field(
+        1, ge=0, le=64, description="onnxruntime intra-op threads per session (0: all cores)."
+    )
+    max_images: int = Field(64, ge=1, description="Most images (uploads, latents) in one request.")
+    max_n: int = Field(256, ge=1, description="Largest n of /sample.")
+    max_steps: int = Field(64, ge=2, description="Largest steps of /interpolate.")
+    max_body_bytes: int = Field(16 << 20, ge=1024, description="Largest request body in bytes.")
+    max_image_bytes: int = Field(4 << 20, ge=1024, description="Largest single uploaded image in bytes.")
+    max_image_pixels: int = Field(
+        16_000_000, ge=1, description="Largest uploaded image, width x height (decompression bombs)."
+    )
+    max_temperature: float = Field(10.0, gt=0, description="Largest temperature of /sample.")
+    png_compress_level: int = Field(
+        1, ge=0, le=9, description="zlib level of PNG output (0 none .. 9 smallest)."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="Log lines as text or one JSON object each."
+    )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
