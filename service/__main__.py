@@ -1,0 +1,43 @@
+"""``python -m service``: serve the model repository with uvicorn, configured by VAE_* variables.
+
+With several workers, Prometheus metrics need a shared folder (``PROMETHEUS_MULTIPROC_DIR``) that
+exists and is empty before the workers start; a fresh one is made when none is given.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import uvicorn
+
+from service.settings import get_settings
+
+
+def prepare_metrics_dir() -> None:
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not folder:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="vae-metrics-")
+        return
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    for stale in Path(folder).glob("*.db"):  # values of an earlier run would be added to ours
+        stale.unlink()
+
+
+def main() -> None:
+    settings = get_settings()
+    prepare_metrics_dir()
+    uvicorn.run(
+        "service.main:app",
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=30,
+    )
+
+
+if __name__ == "__main__":
+    main()

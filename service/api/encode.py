@@ -1,0 +1,117 @@
+"""POST /encode: images in (multipart files or JSON base64), mu and sigma out."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+import numpy as np
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+
+from common.manifest import SAFE_NAME
+from service.api.deps import RepositoryDep, SettingsDep, select_model
+from service.errors import Unprocessable, UnsupportedMediaType
+from service.inference import b64decode, check_image_bytes, image_input
+from service.metrics import IMAGES
+from service.outputs import NumpyJSONResponse
+from service.schemas import EncodeJSON, EncodeResponse
+from service.settings import Settings
+
+router = APIRouter(tags=["latents"])
+
+REQUEST_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["files"],
+                "properties": {
+                    "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                    "model": {"type": "string"},
+                    "version": {"type": "string"},
+                    "sample": {"type": "boolean"},
+                    "seed": {"type": "integer", "minimum": 0},
+                },
+            }
+        },
+        "application/json": {
+            "schema": EncodeJSON.model_json_schema(),
+            "example": {"images": ["iVBORw0KGgo..."]},
+        },
+    },
+}
+
+
+async def _multipart(request: Request, settings: Settings) -> tuple[EncodeJSON, list[bytes]]:
+    limits = {"max_files": settings.max_images, "max_fields": 16, "max_part_size": settings.max_image_bytes}
+    async with request.form(**limits) as form:  # closes the uploads' temporary files on exit
+        files = [await f.read() for f in form.getlist("files") if isinstance(f, UploadFile)]
+        fields = {k: v for k, v in form.items() if k != "files" and isinstance(v, str)}
+    for key in ("model", "version"):
+        if key in fields and not re.fullmatch(SAFE_NAME, fields[key]):
+            raise Unprocessable(f"{key}: {fields[key][:80]!r} must match {SAFE_NAME}")
+    try:
+        options = EncodeJSON(images=["-"], **fields)  # type: ignore[arg-type]
+    except ValidationError as e:
+        raise RequestValidationError(e.errors(include_url=False, include_input=False)) from e
+    if not files:
+        raise Unprocessable("files: at least one image file is required")
+    return options, files
+
+
+async def _json(request: Request) -> tuple[EncodeJSON, list[bytes]]:
+    try:
+        body = EncodeJSON.model_validate_json(await request.body())
+    except ValidationError as e:
+        raise RequestValidationError(e.errors(include_url=False, include_input=False)) from e
+    return body, [b64decode(s, f"images[{i}]") for i, s in enumerate(body.images)]
+
+
+@router.post(
+    "/encode",
+    response_model=EncodeResponse,
+    openapi_extra={"requestBody": REQUEST_BODY},
+    summary="Encode images to the mean and standard deviation of q(z|x)",
+)
+async def encode(request: Request, repository: RepositoryDep, settings: SettingsDep) -> NumpyJSONResponse:
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        options, files = await _multipart(request, settings)
+        field = "files"
+    elif content_type.startswith("application/json"):
+        options, files = await _json(request)
+        field = "images"
+    else:
+        raise UnsupportedMediaType(
+            f"content-type: {content_type or 'none'}; send multipart/form-data or application/json"
+        )
+    if len(files) > settings.max_images:
+        raise Unprocessable(
+            f"{field}: {len(files)} images, more than the limit of {settings.max_images} per request"
+        )
+    model = select_model(request, repository, options.model, options.version)
+    for i, data in enumerate(files):
+        check_image_bytes(data, settings.max_image_bytes, f"{field}[{i}]")
+
+    def run() -> dict:
+        x = np.stack(
+            [image_input(data, model.preprocessing, f"{field}[{i}]") for i, data in enumerate(files)]
+        )
+        mu, logvar = model.encode(x)
+        out: dict = {"mu": mu, "sigma": np.exp(0.5 * logvar)}
+        if options.sample:
+            seed = options.seed if options.seed is not None else secrets.randbits(63)
+            eps = np.random.default_rng(seed).standard_normal(mu.shape, dtype=np.float32)
+            out |= {"z": mu + out["sigma"] * eps, "seed": seed}
+        return out
+
+    result = await run_in_threadpool(run)
+    IMAGES.labels("/encode", model.name, model.version).inc(len(files))
+    return NumpyJSONResponse(
+        {"model": model.name, "version": model.version, "latent_dim": model.latent_dim} | result
+    )

@@ -1,0 +1,39 @@
+"""GET /healthz (the process answers), /readyz (every model found is loaded), /metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+
+from service import metrics
+from service.api.deps import RepositoryDep
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", summary="Liveness: 200 while the process answers")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    summary="Readiness: 200 once every model found is loaded, else 503",
+    responses={503: {"description": "not ready: loading, no model, or a model refused"}},
+)
+async def readyz(repository: RepositoryDep) -> JSONResponse:
+    served = [f"{n}/{v}" for n, v in sorted(repository.models)]
+    failed = [{"path": f.path, "reason": f.reason} for f in repository.failures]
+    ready = repository.loaded and bool(served) and not failed
+    body = {"status": "ready" if ready else "not ready", "models": served, "failed": failed}
+    return JSONResponse(body, status_code=200 if ready else 503)
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (text exposition format)",
+    responses={200: {"content": {"text/plain": {}}}},
+)
+async def prometheus_metrics() -> Response:
+    body, content_type = metrics.render()
+    return Response(body, media_type=content_type)

@@ -1,0 +1,25 @@
+"""GET /models: what is served, with the manifests, and what was refused and why."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from service.api.deps import RepositoryDep
+from service.schemas import ModelEntry, ModelsResponse
+
+router = APIRouter(tags=["models"])
+
+
+@router.get("/models", response_model=ModelsResponse, summary="Models and versions with their manifests")
+async def models(repository: RepositoryDep) -> ModelsResponse:
+    entries = []
+    for name in repository.names():
+        versions = repository.versions(name)
+        for version in versions:
+            manifest = repository.models[(name, version)].manifest
+            default = name == repository.default_name and version == versions[-1]
+            entries.append(
+                ModelEntry(model=name, version=version, default=default, manifest=manifest.model_dump())
+            )
+    failed = [{"path": f.path, "reason": f.reason} for f in repository.failures]
+    return ModelsResponse(default_model=repository.default_name, models=entries, failed=failed)

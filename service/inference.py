@@ -1,0 +1,90 @@
+"""What the endpoints compute, free of HTTP: turning requests' numbers and bytes into arrays,
+sampling the prior and walking between latents."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+import numpy as np
+
+from common.preprocessing import ImageError, Preprocessing, preprocess_bytes
+from service.errors import BadRequest, PayloadTooLarge, Unprocessable
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def latents(rows: list[list[float]], latent_dim: int, max_rows: int, field: str = "z") -> np.ndarray:
+    """Rows of a request -> float32 [N, D], each row checked against the model's D."""
+    if len(rows) > max_rows:
+        raise Unprocessable(f"{field}: {len(rows)} latents, more than the limit of {max_rows} per request")
+    for i, row in enumerate(rows):
+        if len(row) != latent_dim:
+            raise Unprocessable(
+                f"{field}[{i}]: has {len(row)} numbers, the model's latent_dim is {latent_dim}"
+            )
+    z = np.asarray(rows, dtype=np.float64)
+    if not (np.abs(z) <= FLOAT32_MAX).all():  # finite doubles can still overflow float32 (1e308)
+        raise Unprocessable(f"{field}: values must be finite float32 numbers (|z| <= {FLOAT32_MAX:.3g})")
+    return z.astype(np.float32)
+
+
+def sample_prior(n: int, latent_dim: int, seed: int, temperature: float) -> np.ndarray:
+    """z = temperature * N(0, I), reproducible from the seed."""
+    return (
+        np.random.default_rng(seed).standard_normal((n, latent_dim), dtype=np.float32) * temperature
+    ).astype(np.float32)
+
+
+def slerp(z0: np.ndarray, z1: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Spherical interpolation (Shoemake 1985) along the great circle between z0 and z1: at equal
+    norms it moves at constant angular speed and keeps every point at that norm, where a Gaussian
+    prior puts its mass, instead of cutting through the low-density centre as a straight line does.
+    Falls back to linear when the two directions (nearly) coincide or a latent is zero."""
+    n0, n1 = np.linalg.norm(z0), np.linalg.norm(z1)
+    if n0 == 0 or n1 == 0:
+        return linear(z0, z1, t)
+    omega = np.arccos(np.clip(np.dot(z0 / n0, z1 / n1), -1.0, 1.0))
+    if np.sin(omega) < 1e-6:
+        return linear(z0, z1, t)
+    t = t[:, None]
+    return (np.sin((1 - t) * omega) * z0 + np.sin(t * omega) * z1) / np.sin(omega)
+
+
+def linear(z0: np.ndarray, z1: np.ndarray, t: np.ndarray) -> np.ndarray:
+    t = t[:, None]
+    return (1 - t) * z0 + t * z1
+
+
+def interpolate(z0: np.ndarray, z1: np.ndarray, steps: int, method: str) -> np.ndarray:
+    """``steps`` points from z0 to z1, both included: float32 [steps, D]."""
+    t = np.linspace(0.0, 1.0, steps)
+    path = (
+        slerp(z0.astype(np.float64), z1.astype(np.float64), t)
+        if method == "slerp"
+        else linear(z0.astype(np.float64), z1.astype(np.float64), t)
+    )
+    path[0], path[-1] = z0, z1  # exact endpoints, free of rounding
+    return path.astype(np.float32)
+
+
+def b64decode(value: str, field: str) -> bytes:
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as e:
+        raise BadRequest(f"{field}: not valid base64 ({e})") from e
+
+
+def check_image_bytes(data: bytes, limit: int, field: str) -> None:
+    if len(data) > limit:
+        raise PayloadTooLarge(
+            f"{field}: {len(data)} bytes, more than the limit of {limit} (VAE_MAX_IMAGE_BYTES)"
+        )
+
+
+def image_input(data: bytes, spec: Preprocessing, field: str) -> np.ndarray:
+    """Uploaded bytes -> x [C, H, W], or a 400 naming the field."""
+    try:
+        return preprocess_bytes(data, spec)
+    except ImageError as e:
+        raise BadRequest(f"{field}: {e}") from e

@@ -1,0 +1,63 @@
+"""Builds the FastAPI app: settings, logging, middleware, error handlers and routers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from service.api import encode, generate, health, models
+from service.errors import install_error_handlers
+from service.logs import configure_logging
+from service.middleware import RequestContext
+from service.repository import ModelRepository
+from service.settings import Settings, get_settings
+
+ROUTERS = (encode.router, generate.router, models.router, health.router)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422 body without echoing the input back (which may be huge or hostile)."""
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+        for e in exc.errors()
+    ]
+    return JSONResponse({"detail": errors}, status_code=422)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.repository = await run_in_threadpool(ModelRepository.scan, settings)
+        yield
+
+    app = FastAPI(
+        title="vae-service",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Encode images to latents, decode, sample and interpolate with a trained VAE.",
+    )
+    app.state.settings = settings
+    app.state.repository = ModelRepository(default_name=settings.default_model)  # empty until loaded
+    install_error_handlers(app)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    for router in ROUTERS:
+        app.include_router(router)
+    paths = {route.path for router in ROUTERS for route in router.routes}  # type: ignore[attr-defined]
+    app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes, endpoints=paths)
+    return app
+
+
+def __getattr__(name: str) -> FastAPI:
+    # `uvicorn service.main:app` builds the app on first access, so importing this module is free
+    if name == "app":
+        return create_app()
+    raise AttributeError(name)
