@@ -29,11 +29,7 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.serve
 
 serve: $(VENV)/.serve
-	@if [ ! -d service ]; then \
-		echo "The HTTP service arrives with the service issue; $(MODELS)/ already holds the shipped model."; \
-		exit 2; \
-	fi
-	$(BIN)/python -m uvicorn service.main:app --host $(HOST) --port $(PORT) --workers $(WORKERS)
+	VAE_HOST=$(HOST) VAE_PORT=$(PORT) VAE_WORKERS=$(WORKERS) VAE_MODELS_DIR=$(MODELS) $(BIN)/python -m service
 
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest

@@ -1,0 +1,24 @@
+"""The serving side never imports torch, so the serving image stays slim."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+PROGRAM = """
+import sys
+import service.__main__, service.main, service.api.encode, service.api.generate
+service.main.create_app()
+loaded = sorted(m for m in sys.modules if m == "torch" or m.startswith("torch.") or m.startswith("training"))
+print(loaded)
+"""
+
+
+def test_the_service_import_graph_has_no_torch() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", PROGRAM], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -1,0 +1,97 @@
+"""Loading the model repository: verified files are served, anything else is refused with a reason."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import pytest
+
+from common.manifest import sha256_file
+from service.errors import NotFound
+from service.repository import ModelRepository
+from tests.service.conftest import settings_for
+
+
+@pytest.fixture
+def repo_copy(model_repository: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "models"
+    shutil.copytree(model_repository, target)
+    return target
+
+
+def _edit_manifest(folder: Path, **changes: object) -> None:
+    path = folder / "model.json"
+    path.write_text(json.dumps(json.loads(path.read_text()) | changes))
+
+
+def test_every_version_is_served_and_the_highest_is_the_default(model_repository: Path) -> None:
+    repo = ModelRepository.scan(settings_for(model_repository))
+    assert repo.failures == [] and repo.versions("digits") == ["2", "10"]  # numeric, not string order
+    assert repo.get().version == "10" and repo.get("digits", "2").version == "2"
+
+
+def test_unknown_names_and_versions_say_what_exists(model_repository: Path) -> None:
+    repo = ModelRepository.scan(settings_for(model_repository))
+    with pytest.raises(NotFound, match="no model named 'cats'; available: digits"):
+        repo.get("cats")
+    with pytest.raises(NotFound, match="has no version '3'; available: 2, 10"):
+        repo.get("digits", "3")
+
+
+def test_a_file_whose_hash_differs_is_refused_and_the_rest_still_serve(
+    repo_copy: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    decoder = repo_copy / "digits" / "2" / "decoder.onnx"
+    data = bytearray(decoder.read_bytes())
+    data[-1] ^= 0xFF  # one flipped byte
+    decoder.write_bytes(bytes(data))
+    with caplog.at_level(logging.ERROR):
+        repo = ModelRepository.scan(settings_for(repo_copy))
+    assert list(repo.models) == [("digits", "10")]
+    assert repo.failures[0].path == "digits/2" and "decoder.onnx has sha256" in repo.failures[0].reason
+    assert "model digits/2 not served: decoder.onnx has sha256" in caplog.text
+
+
+def test_a_file_outside_the_repository_is_refused_even_with_the_right_hash(
+    repo_copy: Path, tmp_path: Path
+) -> None:
+    folder = repo_copy / "digits" / "2"
+    outside = tmp_path / "elsewhere.onnx"
+    shutil.move(folder / "encoder.onnx", outside)
+    (folder / "encoder.onnx").symlink_to(outside)
+    assert (
+        sha256_file(folder / "encoder.onnx")
+        == json.loads((folder / "model.json").read_text())["files"]["encoder"]["sha256"]
+    )
+    repo = ModelRepository.scan(settings_for(repo_copy))
+    assert "outside the model repository" in repo.failures[0].reason
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"name": "other"}, "manifest names other/2, folder is digits/2"),
+        ({"latent_dim": 7}, "mu has shape"),
+        ({"image_shape": [1, 28, 28]}, "x has shape"),
+        ({"likelihood": "poisson"}, "model.json is invalid"),
+        ({"files": {"encoder": {"path": "../10/encoder.onnx", "sha256": "0" * 64}}}, "model.json is invalid"),
+    ],
+)
+def test_a_manifest_that_does_not_match_its_files_is_refused(
+    repo_copy: Path, changes: dict, reason: str
+) -> None:
+    _edit_manifest(repo_copy / "digits" / "2", **changes)
+    repo = ModelRepository.scan(settings_for(repo_copy))
+    assert [f.path for f in repo.failures] == ["digits/2"] and reason in repo.failures[0].reason
+    assert list(repo.models) == [("digits", "10")]
+
+
+def test_temporary_export_folders_and_missing_repositories(repo_copy: Path, tmp_path: Path) -> None:
+    shutil.copytree(repo_copy / "digits" / "2", repo_copy / "digits" / ".tmp-3-abc")
+    repo = ModelRepository.scan(settings_for(repo_copy))
+    assert repo.failures == [] and repo.versions("digits") == ["2", "10"]
+    empty = ModelRepository.scan(settings_for(tmp_path / "nowhere"))
+    assert empty.models == {} and "does not exist" in empty.failures[0].reason
