@@ -145,6 +145,7 @@ def export_model(
     xs = [torch.rand(n, *cfg.image_shape, generator=g) for n in (1, 7, 64)]
     zs = [torch.randn(n, cfg.latent_dim, generator=g) for n in (1, 7, 64)]
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=target.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; a serving user must be able to read the model
     try:
         encoder, decoder = EncoderGraph(vae), DecoderGraph(vae)
         _export_graph(encoder, xs[1], ENCODER_IO, tmp / "encoder.onnx")
