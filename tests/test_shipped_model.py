@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import onnxruntime as ort
 import pytest
-from PIL import Image
 
 from common.manifest import Manifest, sha256_file
 from tests.conftest import ROOT
@@ -55,43 +54,40 @@ def test_contract_names_and_dynamic_batch(manifest: Manifest, sessions: tuple) -
     ]
     z = np.random.default_rng(0).standard_normal((5, d), dtype=np.float32)
     x_mean, logits = decoder.run(None, {"z": z})
-    assert x_mean.shape == (5, 1, 28, 28) and np.allclose(x_mean, 1 / (1 + np.exp(-logits)), atol=1e-6)
+    sigmoid = np.exp(-np.logaddexp(0.0, -logits.astype(np.float64)))  # without overflow
+    assert x_mean.shape == (5, 1, 28, 28) and np.allclose(x_mean, sigmoid, atol=1e-6)
 
 
-def _handwritten_digits(n: int) -> np.ndarray:
-    """Real handwritten digits (scikit-learn's), placed as MNIST places them: 20x20 centred in 28x28."""
-    from sklearn.datasets import load_digits
+def _mnist_test_digits(n: int) -> np.ndarray:
+    """The first real MNIST test digits, fetched and hash-checked as training does (cached in data/)."""
+    from training.data import load_mnist
 
-    small = load_digits().images[:n] * (255 / 16)
-    canvas = np.zeros((n, 1, 28, 28), dtype=np.float32)
-    for i, d in enumerate(small):
-        canvas[i, 0, 4:24, 4:24] = np.asarray(
-            Image.fromarray(d.astype(np.uint8)).resize((20, 20), Image.Resampling.BILINEAR)
-        )
-    return canvas / 255
+    return load_mnist(ROOT / "data").test.images[:n]
 
 
-def test_encode_decode_through_the_service_reconstructs_real_digits() -> None:
-    """Real handwritten digits as PNG uploads, encoded and decoded by the service.
+def test_encode_decode_through_the_service_reconstructs_real_test_digits() -> None:
+    """Real MNIST test digits as PNG uploads, encoded and decoded by the service.
 
-    A model that ignored its input could do no better than the mean image; a latent that keeps a
-    digit's identity and shape must halve that error and be closer to its own input than to any
-    other digit's reconstruction. (These digits are 8x8 scans upscaled, so a pixel-exact match is
-    not expected; the trained model reaches about 0.011 here against 0.024 for the mean image.)"""
+    An input-blind model can do no better than the mean image. The shipped model's reconstruction
+    error is 0.09 of that (MSE 0.0057 against 0.062, measured on these 64 and the first 200 test
+    digits); the bound of 0.25 leaves room for other onnxruntime builds while still failing any model
+    whose latents lose the digits' shape. Each input must also be nearest its own reconstruction."""
     from fastapi.testclient import TestClient
 
     from service.main import create_app
     from service.settings import Settings
     from tests.conftest import encode_image
 
-    x = _handwritten_digits(64)
-    files = [("files", (f"{i}.png", encode_image((img[0] * 255).round().astype(np.uint8), "PNG"), "image/png"))
-             for i, img in enumerate(x)]
+    pixels = _mnist_test_digits(64)
+    x = pixels.astype(np.float32) / 255
+    files = [
+        ("files", (f"{i}.png", encode_image(img[0], "PNG"), "image/png")) for i, img in enumerate(pixels)
+    ]
     with TestClient(create_app(Settings(models_dir=ROOT / "models"))) as client:
         mu = client.post("/encode", files=files).json()["mu"]
         recon = np.array(client.post("/decode", json={"z": mu, "format": "array"}).json()["arrays"])
     own = ((recon - x) ** 2).mean(axis=(1, 2, 3))
     mean_image = ((x.mean(axis=0, keepdims=True) - x) ** 2).mean(axis=(1, 2, 3))
-    assert own.mean() < 0.5 * mean_image.mean()
+    assert own.mean() < 0.25 * mean_image.mean()
     cross = ((recon[None] - x[:, None]) ** 2).mean(axis=(2, 3, 4))  # [input, reconstruction]
     assert (cross.argmin(axis=1) == np.arange(len(x))).mean() > 0.95
