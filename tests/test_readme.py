@@ -8,5 +8,7 @@ from tests.conftest import ROOT
 
 def test_every_setting_is_in_the_readme() -> None:
     readme = (ROOT / "README.md").read_text()
-    missing = [f"VAE_{name.upper()}" for name in Settings.model_fields if f"`VAE_{name.upper()}`" not in readme]
+    missing = [
+        f"VAE_{name.upper()}" for name in Settings.model_fields if f"`VAE_{name.upper()}`" not in readme
+    ]
     assert missing == []

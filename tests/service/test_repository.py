@@ -95,3 +95,20 @@ def test_temporary_export_folders_and_missing_repositories(repo_copy: Path, tmp_
     assert repo.failures == [] and repo.versions("digits") == ["2", "10"]
     empty = ModelRepository.scan(settings_for(tmp_path / "nowhere"))
     assert empty.models == {} and "does not exist" in empty.failures[0].reason
+
+
+def test_the_api_reports_a_refused_model_and_serves_the_rest(repo_copy: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from service.main import create_app
+
+    (repo_copy / "digits" / "10" / "encoder.onnx").write_bytes(b"not the exported graph")
+    with TestClient(create_app(settings_for(repo_copy))) as client:
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["models"] == ["digits/2"]
+        assert "encoder.onnx has sha256" in ready.json()["failed"][0]["reason"]
+        assert client.get("/models").json()["failed"][0]["path"] == "digits/10"
+        assert client.post("/sample", json={"n": 1}).json()["version"] == "2"  # the highest that loaded
+        missing = client.post("/sample", json={"n": 1, "version": "10"})
+        assert missing.status_code == 404 and "available: 2" in missing.json()["detail"]
+        assert client.get("/healthz").status_code == 200
