@@ -81,6 +81,17 @@ def _export_graph(module: nn.Module, example: torch.Tensor, io: dict[str, list[s
             output_names=io["outputs"],
             dynamic_shapes={io["inputs"][0]: {0: batch}},
         )
+    _strip_debug_metadata(path)
+
+
+def _strip_debug_metadata(path: Path) -> None:
+    """Drop the exporter's per-node debugging metadata (source stack traces with this machine's
+    paths, FX node dumps): it is not part of the model and would make the files machine-specific."""
+    model = onnx.load(path)
+    graph = model.graph
+    for item in [*graph.node, *graph.value_info, *graph.input, *graph.output, *graph.initializer]:
+        del item.metadata_props[:]
+    onnx.save(model, path)
 
 
 def _check_graph(path: Path, io: dict[str, list[str]], shapes: dict[str, list[Any]]) -> None:

@@ -77,7 +77,10 @@ def test_manifest_carries_hashes_metrics_and_parity(trained_run: Path, tmp_path:
     assert manifest.image_shape == (1, 8, 8) and manifest.likelihood == "bernoulli"
     for net in ("encoder", "decoder"):
         assert manifest.files[net].sha256 == sha256_file(folder / manifest.files[net].path)
-        onnx.checker.check_model(onnx.load(folder / f"{net}.onnx"), full_check=True)
+        graph = onnx.load(folder / f"{net}.onnx")
+        onnx.checker.check_model(graph, full_check=True)
+        assert not any(n.metadata_props for n in graph.graph.node)  # no stack traces with local paths
+        assert b"stack_trace" not in (folder / f"{net}.onnx").read_bytes()
     assert max(manifest.onnx["parity_max_abs_diff"].values()) <= 1e-4
     assert manifest.preprocessing_config == DIGITS.to_dict() and "resize" in manifest.preprocessing
 
