@@ -20,6 +20,17 @@ DECODER_IO = {
 }
 
 
+def tensor_shapes(
+    latent_dim: int, image_shape: tuple[int, int, int], likelihood: str
+) -> dict[str, dict[str, list]]:
+    """The contract's input and output shapes of each graph, N being the dynamic batch axis."""
+    d, image = latent_dim, list(image_shape)
+    return {
+        "encoder": {"x": ["N", *image], "mu": ["N", d], "logvar": ["N", d]},
+        "decoder": {"z": ["N", d]} | {o: ["N", *image] for o in DECODER_IO[likelihood]["outputs"]},
+    }
+
+
 def check_name(kind: str, value: str) -> str:
     """Refuse names and versions that could escape the model folder (``..``, ``/``, ``.hidden``)."""
     if not re.fullmatch(SAFE_NAME, value):

@@ -18,7 +18,7 @@ import numpy as np
 import onnxruntime as ort
 from pydantic import ValidationError
 
-from common.manifest import DECODER_IO, MANIFEST_FILE, Manifest
+from common.manifest import MANIFEST_FILE, Manifest, tensor_shapes
 from common.preprocessing import Preprocessing
 from service.errors import NotFound
 from service.metrics import INFERENCE_LATENCY, MODEL_INFO
@@ -123,19 +123,15 @@ def load_model(folder: Path, settings: Settings) -> LoadedModel:
             sessions[net] = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime raises its own exception types for bad graphs
             raise ModelLoadError(f"{entry.path} is not a loadable ONNX model: {e}") from e
-    d, image = manifest.latent_dim, list(manifest.image_shape)
-    _check_io(sessions["encoder"], "encoder", {"x": ["N", *image], "mu": ["N", d], "logvar": ["N", d]})
-    _check_io(
-        sessions["decoder"],
-        "decoder",
-        {"z": ["N", d]} | {o: ["N", *image] for o in DECODER_IO[manifest.likelihood]["outputs"]},
-    )
+    shapes = tensor_shapes(manifest.latent_dim, manifest.image_shape, manifest.likelihood)
+    for net in ("encoder", "decoder"):
+        _check_io(sessions[net], net, shapes[net])
     preprocessing = Preprocessing.from_dict(
         manifest.preprocessing_config | {"max_pixels": settings.max_image_pixels}
     )
     model = LoadedModel(manifest, preprocessing, sessions["encoder"], sessions["decoder"])
     # warm both sessions once so the first request does not pay for lazy initialisation
-    model.decode(model.encode(np.zeros((1, *image), dtype=np.float32))[0])
+    model.decode(model.encode(np.zeros((1, *manifest.image_shape), dtype=np.float32))[0])
     return model
 
 

@@ -48,11 +48,16 @@ class EvalResult:
 
 @torch.no_grad()
 def importance_weighted(
-    model: VAE, x: torch.Tensor, k: int, generator: torch.Generator | None = None, chunk_rows: int = 20_000
+    model: VAE,
+    x: torch.Tensor,
+    k: int,
+    generator: torch.Generator | None = None,
+    chunk_rows: int = 20_000,
+    posterior: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """For each image in ``x``: (log p(x) estimated with K importance samples, E_q[log p(x|z)]
     estimated with the same samples). The decoder sees at most ``chunk_rows`` latents at a time."""
-    mu, logvar = model.encode(x)
+    mu, logvar = posterior if posterior is not None else model.encode(x)  # reuse a caller's encoding
     sigma = torch.exp(0.5 * logvar)
     per_chunk = max(1, chunk_rows // len(x))
     log_w, log_lik = [], []
@@ -96,8 +101,8 @@ def evaluate(
         range(0, len(x), batch_size), desc=f"evaluate K={k}", disable=not progress, mininterval=2.0
     ):
         xb = x[start : start + batch_size].to(device)
-        px, ll = importance_weighted(model, xb, k, generator)
         mu, logvar = model.encode(xb)
+        px, ll = importance_weighted(model, xb, k, generator, posterior=(mu, logvar))
         log_px.append(px)
         log_lik.append(ll)
         mus.append(mu)

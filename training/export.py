@@ -22,7 +22,15 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
-from common.manifest import DECODER_IO, ENCODER_IO, FileEntry, Manifest, check_name, sha256_file
+from common.manifest import (
+    DECODER_IO,
+    ENCODER_IO,
+    FileEntry,
+    Manifest,
+    check_name,
+    sha256_file,
+    tensor_shapes,
+)
 from common.preprocessing import Preprocessing
 from training.model import VAE
 
@@ -161,15 +169,9 @@ def export_model(
         encoder, decoder = EncoderGraph(vae), DecoderGraph(vae)
         _export_graph(encoder, xs[1], ENCODER_IO, tmp / "encoder.onnx")
         _export_graph(decoder, zs[1], decoder_io, tmp / "decoder.onnx")
-        d, image = cfg.latent_dim, list(cfg.image_shape)
-        _check_graph(
-            tmp / "encoder.onnx", ENCODER_IO, {"x": ["N", *image], "mu": ["N", d], "logvar": ["N", d]}
-        )
-        _check_graph(
-            tmp / "decoder.onnx",
-            decoder_io,
-            {"z": ["N", d]} | {o: ["N", *image] for o in decoder_io["outputs"]},
-        )
+        shapes = tensor_shapes(cfg.latent_dim, cfg.image_shape, cfg.likelihood)
+        _check_graph(tmp / "encoder.onnx", ENCODER_IO, shapes["encoder"])
+        _check_graph(tmp / "decoder.onnx", decoder_io, shapes["decoder"])
         parity = {
             "encoder": _parity(encoder, tmp / "encoder.onnx", xs),
             "decoder": _parity(decoder, tmp / "decoder.onnx", zs),
