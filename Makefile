@@ -13,7 +13,11 @@ TRAIN_ARGS ?= --dataset mnist --epochs 800 --lr 1e-3 --min-lr 5e-5 --warmup-epoc
               --batch-size 128 --seed 0
 EVAL_K ?= 1000
 
-.PHONY: serve test train evaluate export lint format clean
+# programs from Debian's packages for the end-to-end gateway test (nginx, Prometheus) and `make bench` (wrk)
+SYSTEM_PACKAGES := nginx-light prometheus wrk
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo) DEBIAN_FRONTEND=noninteractive
+
+.PHONY: serve test system-deps lock train evaluate export lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +37,20 @@ serve: $(VENV)/.serve
 
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest
+
+# installs only what is missing; refreshes the package lists once when the first attempt fails
+system-deps:
+	@if command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; then :; else missing=1; fi; \
+	command -v prometheus >/dev/null 2>&1 && command -v wrk >/dev/null 2>&1 || missing=1; \
+	if [ -n "$$missing" ]; then \
+	  $(SUDO) apt-get install -y --no-install-recommends $(SYSTEM_PACKAGES) || \
+	  { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends $(SYSTEM_PACKAGES); }; \
+	fi
+
+# pins the serving dependencies of pyproject.toml, with hashes, for the Docker image
+lock: $(VENV)/.dev
+	$(BIN)/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url \
+	  --no-emit-find-links --no-emit-trusted-host --output-file=deploy/requirements.txt pyproject.toml
 
 train: $(VENV)/.dev
 	$(BIN)/python -m training train $(TRAIN_ARGS) --run-dir $(RUN_DIR)

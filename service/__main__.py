@@ -35,7 +35,9 @@ def main() -> None:
         workers=settings.workers,
         log_config=None,
         access_log=False,
-        timeout_graceful_shutdown=30,
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+        proxy_headers=True,  # client addresses from the gateway's X-Forwarded-For, for trusted proxies only
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
 
 

@@ -18,6 +18,13 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address `python -m service` binds.")
     port: int = Field(8000, ge=1, le=65535, description="Port `python -m service` binds.")
     workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes.")
+    shutdown_grace_seconds: int = Field(
+        30, ge=0, description="On SIGTERM, how long in-flight requests may take before workers stop."
+    )
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1",
+        description="Proxies trusted for X-Forwarded-For (comma-separated, or * behind a private gateway).",
+    )
     ort_threads: int = Field(
         1, ge=0, le=64, description="onnxruntime intra-op threads per session (0: all cores)."
     )

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,21 +14,8 @@ import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import ROOT, encode_image, free_port
-
-
-def _wait_ready(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"{url} not ready after {timeout}s")
+from tests.conftest import encode_image, free_port
+from tests.processes import service
 
 
 @pytest.fixture(scope="module")
@@ -42,30 +25,9 @@ def server(
     """``python -m service`` with 2 workers and JSON logs; yields (url, log file, metrics folder)."""
     port = free_port()
     folder = tmp_path_factory.mktemp("server")
-    metrics_dir, log_path = folder / "metrics", folder / "server.log"
-    env = os.environ | {
-        "VAE_MODELS_DIR": str(model_repository),
-        "VAE_DEFAULT_MODEL": "digits",
-        "VAE_PORT": str(port),
-        "VAE_WORKERS": "2",
-        "VAE_LOG_FORMAT": "json",
-        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
-    }
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "service"], cwd=ROOT, env=env, stdout=log, stderr=log
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            _wait_ready(url, process)
-            yield url, log_path, metrics_dir
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    settings = {"default_model": "digits", "workers": "2", "log_format": "json"}
+    with service(model_repository, folder, port, **settings):
+        yield f"http://127.0.0.1:{port}", folder / f"service-{port}.log", folder / f"metrics-{port}"
 
 
 def test_real_png_and_jpeg_uploads(server: tuple, digit_images: np.ndarray) -> None:

@@ -1,0 +1,44 @@
+# The serving image: FastAPI + onnxruntime and the shipped models; no torch, no compiler, not root.
+#   docker build -t vae-service .
+#   docker run -p 8000:8000 -e VAE_WORKERS=2 vae-service
+# Every VAE_* setting (README, "Settings") can be given with -e; mount a model repository on /models
+# to serve other models than the baked-in ones.
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+# Stage 1: the virtual environment, from pinned and hash-checked wheels only.
+FROM ${PYTHON_IMAGE} AS install
+WORKDIR /build
+COPY deploy/install.sh deploy/requirements.txt deploy/
+RUN deploy/install.sh /opt/venv
+
+# Stage 2: what runs. Only the venv, the service's source and the models are copied in.
+FROM ${PYTHON_IMAGE}
+LABEL org.opencontainers.image.title="vae-service" \
+      org.opencontainers.image.description="Encode, decode, sample and interpolate with a trained VAE over HTTP."
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    VAE_HOST=0.0.0.0 \
+    VAE_PORT=8000 \
+    VAE_WORKERS=1 \
+    VAE_MODELS_DIR=/models \
+    VAE_LOG_FORMAT=json \
+    PROMETHEUS_MULTIPROC_DIR=/tmp/vae-metrics
+# numeric, so Kubernetes can check runAsNonRoot
+RUN groupadd --system --gid 10001 vae \
+    && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin vae
+COPY --from=install /opt/venv /opt/venv
+WORKDIR /app
+COPY common/ common/
+COPY service/ service/
+# bytecode compiled now: the app folder is read-only to the service user
+RUN python -m compileall -q common service
+COPY models/ /models/
+USER 10001:10001
+EXPOSE 8000
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-m", "service.healthcheck"]
+# uvicorn runs as PID 1 and handles SIGTERM itself: it stops accepting, lets in-flight requests
+# finish for up to VAE_SHUTDOWN_GRACE_SECONDS, then exits (give `docker stop -t` a little more).
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["python", "-m", "service"]
