@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import io
+import struct
+import zlib
 
 import numpy as np
 from PIL import Image
@@ -33,7 +34,25 @@ def to_pil(image: np.ndarray) -> Image.Image:
     return Image.fromarray(image.transpose(1, 2, 0), mode="RGB")
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_COLOR_TYPE = {1: 0, 3: 2}  # channels -> greyscale, truecolour
+
+
 def png_bytes(image: np.ndarray, compress_level: int = 6) -> bytes:
-    buf = io.BytesIO()
-    to_pil(image).save(buf, format="PNG", compress_level=compress_level)
-    return buf.getvalue()
+    """uint8 [C, H, W] (C = 1 or 3) -> the bytes of a PNG file.
+
+    Written from the array with zlib (the PNG specification's IHDR, one IDAT of unfiltered scanlines,
+    IEND) instead of through Pillow: for images as small as a VAE's, Pillow's per-call set-up costs
+    three times the compression itself (28x28 at level 1: 31 us against 11 us per image, measured),
+    and a response carries dozens of them.
+    """
+    c, h, w = image.shape
+    scanlines = np.zeros((h, 1 + w * c), dtype=np.uint8)  # each starts with its filter type: 0, none
+    scanlines[:, 1:] = image.transpose(1, 2, 0).reshape(h, w * c)
+    header = struct.pack(">IIBBBBB", w, h, 8, PNG_COLOR_TYPE[c], 0, 0, 0)  # 8 bits, no interlace
+    idat = zlib.compress(scanlines.tobytes(), compress_level)
+    return b"".join((PNG_SIGNATURE, _chunk(b"IHDR", header), _chunk(b"IDAT", idat), _chunk(b"IEND", b"")))
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))

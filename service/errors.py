@@ -7,11 +7,14 @@
     +-- PayloadTooLarge (413)        body or image over its limit
     +-- UnsupportedMediaType (415)   a content type the endpoint does not read
     +-- NotReady (503)               no model loaded
+    +-- Overloaded (503)             the model's queue is full; carries Retry-After
 
 Every client error names the field and, where one applies, the limit.
 """
 
 from __future__ import annotations
+
+from typing import ClassVar
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -19,6 +22,7 @@ from fastapi.responses import JSONResponse
 
 class ServiceError(Exception):
     status_code = 500
+    headers: ClassVar[dict[str, str] | None] = None
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
@@ -49,9 +53,15 @@ class NotReady(ServiceError):
     status_code = 503
 
 
+class Overloaded(ServiceError):
+    status_code = 503
+    # a queue drains in milliseconds, so a second later is a fair time to retry
+    headers: ClassVar[dict[str, str] | None] = {"Retry-After": "1"}
+
+
 async def _service_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ServiceError)
-    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -15,7 +15,7 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def latents(rows: list[list[float]], latent_dim: int, max_rows: int, field: str = "z") -> np.ndarray:
-    """Rows of a request -> float32 [N, D], each row checked against the model's D."""
+    """Rows of a JSON request -> float32 [N, D], each row checked against the model's D."""
     if len(rows) > max_rows:
         raise Unprocessable(f"{field}: {len(rows)} latents, more than the limit of {max_rows} per request")
     for i, row in enumerate(rows):
@@ -23,10 +23,18 @@ def latents(rows: list[list[float]], latent_dim: int, max_rows: int, field: str 
             raise Unprocessable(
                 f"{field}[{i}]: has {len(row)} numbers, the model's latent_dim is {latent_dim}"
             )
-    z = np.asarray(rows, dtype=np.float64)
-    if not (np.abs(z) <= FLOAT32_MAX).all():  # finite doubles can still overflow float32 (1e308)
+    return latent_array(np.asarray(rows, dtype=np.float64), latent_dim, max_rows, field)
+
+
+def latent_array(z: np.ndarray, latent_dim: int, max_rows: int, field: str = "z") -> np.ndarray:
+    """A float array [N, D] (from JSON or .npy) -> float32 [N, D], checked against the model."""
+    if z.ndim != 2 or z.shape[1] != latent_dim or len(z) == 0:
+        raise Unprocessable(f"{field}: shape {list(z.shape)}, expected [N, {latent_dim}] with N >= 1")
+    if len(z) > max_rows:
+        raise Unprocessable(f"{field}: {len(z)} latents, more than the limit of {max_rows} per request")
+    if not (np.abs(z) <= FLOAT32_MAX).all():  # NaN fails too; finite doubles can overflow float32 (1e308)
         raise Unprocessable(f"{field}: values must be finite float32 numbers (|z| <= {FLOAT32_MAX:.3g})")
-    return z.astype(np.float32)
+    return np.ascontiguousarray(z, dtype=np.float32)
 
 
 def sample_prior(n: int, latent_dim: int, seed: int, temperature: float) -> np.ndarray:

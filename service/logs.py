@@ -30,3 +30,5 @@ def configure_logging(settings: Settings) -> None:
     # the service writes its own access log (with the request id); uvicorn's would say it twice
     logging.getLogger("uvicorn.access").handlers = []
     logging.getLogger("uvicorn.access").propagate = False
+    # off, the access logger's level check ends each call before a record is made
+    logging.getLogger("service.access").disabled = not settings.access_log

@@ -8,6 +8,8 @@ workers start (``python -m service`` sees to it): each worker then writes its va
 from __future__ import annotations
 
 import os
+from functools import lru_cache
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -19,6 +21,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.metrics import MetricWrapperBase
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -44,6 +47,23 @@ IMAGES = Counter(
     "Images encoded (uploads) or generated (decoded outputs).",
     ["endpoint", "model", "version"],
 )
+BATCH_SIZE = Histogram(
+    "vae_batch_size",
+    "Rows (images or latents) in one onnxruntime run, after dynamic batching merged requests.",
+    ["model", "version", "network"],
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+)
+QUEUE_DEPTH = Gauge(
+    "vae_queue_depth",
+    "Requests waiting for a batched run.",
+    ["model", "version", "network"],
+    multiprocess_mode="livesum",
+)
+REJECTED = Counter(
+    "vae_rejected_total",
+    "Requests refused with 503 because the model's queue was full.",
+    ["model", "version", "network"],
+)
 IN_FLIGHT = Gauge("vae_requests_in_flight", "Requests being answered now.", multiprocess_mode="livesum")
 MODEL_INFO = Gauge(
     "vae_model_info",
@@ -51,6 +71,12 @@ MODEL_INFO = Gauge(
     ["model", "version", "latent_dim"],
     multiprocess_mode="max",
 )
+
+
+@lru_cache(maxsize=4096)  # label values are bounded: endpoints, served models, status codes
+def child(metric: MetricWrapperBase, *values: str) -> Any:
+    """``metric.labels(*values)``, made once: prometheus_client checks and locks on every call."""
+    return metric.labels(*values)
 
 
 def render() -> tuple[bytes, str]:

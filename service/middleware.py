@@ -6,15 +6,15 @@ Pure ASGI (not BaseHTTPMiddleware) so the response streams through untouched.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import PayloadTooLarge
-from service.metrics import IN_FLIGHT, REQUEST_LATENCY, REQUESTS
+from service.metrics import IN_FLIGHT, REQUEST_LATENCY, REQUESTS, child
 
 access_log = logging.getLogger("service.access")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -33,7 +33,8 @@ class RequestContext:
             return
         headers = dict(scope["headers"])
         given = headers.get(b"x-request-id", b"").decode("latin-1")
-        request_id = given if REQUEST_ID.match(given) else uuid.uuid4().hex
+        # random 128 bits as a uuid4 has them, without building a UUID object per request
+        request_id = given if REQUEST_ID.match(given) else os.urandom(16).hex()
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         path = scope["path"]
@@ -72,9 +73,10 @@ class RequestContext:
             if metered:
                 IN_FLIGHT.dec()
                 endpoint = path if path in self.endpoints else "other"
-                REQUESTS.labels(endpoint, state.get("model", ""), state.get("version", ""), str(status)).inc()
-                REQUEST_LATENCY.labels(endpoint).observe(elapsed)
-            _log_access(scope, status, elapsed, request_id)
+                child(REQUESTS, endpoint, state.get("model", ""), state.get("version", ""), str(status)).inc()
+                child(REQUEST_LATENCY, endpoint).observe(elapsed)
+            if access_log.isEnabledFor(logging.INFO):
+                _log_access(scope, status, elapsed, request_id)
 
 
 async def _reject_too_large(send: Send, declared: int, limit: int) -> None:

@@ -1,4 +1,5 @@
-"""Turning decoder output into a response: base64 PNGs or raw arrays in JSON, or one PNG."""
+"""Turning decoder output into a response, by the request's Accept header: JSON (base64 PNGs or
+arrays), one PNG, or the .npy array."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 
 from common.images import grid, png_bytes, to_uint8
+from service.npy import NPY, npy_bytes
 
 
 class NumpyJSONResponse(JSONResponse):
@@ -20,9 +22,14 @@ class NumpyJSONResponse(JSONResponse):
         return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
-def wants_png(request: Request) -> bool:
+def accepted(request: Request) -> str:
+    """``npy``, ``png`` or ``json``: what the client asked for, JSON unless it asked otherwise."""
     accept = request.headers.get("accept", "")
-    return "image/png" in accept and "application/json" not in accept
+    if NPY in accept:
+        return "npy"
+    if "image/png" in accept and "application/json" not in accept:
+        return "png"
+    return "json"
 
 
 def image_fields(x_mean: np.ndarray, fmt: str, compress_level: int) -> dict[str, Any]:
@@ -41,6 +48,13 @@ def png_response(x_mean: np.ndarray, compress_level: int) -> Response:
 def render_images(
     request: Request, x_mean: np.ndarray, fmt: str, compress_level: int, fields: dict[str, Any]
 ) -> Response:
-    if wants_png(request):
+    """``fields`` (model, version, seed, z ...) go into the JSON; with .npy, the scalars become
+    ``X-Model``, ``X-Version`` and ``X-Seed`` headers and the body is x_mean [N, C, H, W] float32."""
+    kind = accepted(request)
+    if kind == "npy":
+        scalars = {k: v for k, v in fields.items() if k in ("model", "version", "seed")}
+        headers = {f"X-{key.capitalize()}": str(value) for key, value in scalars.items()}
+        return Response(npy_bytes(x_mean), media_type=NPY, headers=headers)
+    if kind == "png":
         return png_response(x_mean, compress_level)
     return NumpyJSONResponse(fields | image_fields(x_mean, fmt, compress_level))

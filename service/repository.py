@@ -12,6 +12,7 @@ import hashlib
 import logging
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +21,9 @@ from pydantic import ValidationError
 
 from common.manifest import MANIFEST_FILE, Manifest, tensor_shapes
 from common.preprocessing import Preprocessing
+from service.batching import Batcher, BatchLimits
 from service.errors import NotFound
-from service.metrics import INFERENCE_LATENCY, MODEL_INFO
+from service.metrics import INFERENCE_LATENCY, MODEL_INFO, child
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,14 @@ class LoadedModel:
     preprocessing: Preprocessing
     encoder: ort.InferenceSession
     decoder: ort.InferenceSession
+    limits: BatchLimits
+    encoding: Batcher = field(init=False)  # await model.encoding(x) -> (mu, logvar), batched
+    decoding: Batcher = field(init=False)  # await model.decoding(z) -> (x_mean,), batched
+
+    def __post_init__(self) -> None:
+        labels = self.manifest.name, self.manifest.version
+        self.encoding = Batcher(self.encode, self.limits, (*labels, "encoder"))
+        self.decoding = Batcher(lambda z: (self.decode(z),), self.limits, (*labels, "decoder"))
 
     @property
     def name(self) -> str:
@@ -50,18 +60,18 @@ class LoadedModel:
     def latent_dim(self) -> int:
         return self.manifest.latent_dim
 
-    def encode(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def encode(self, x: np.ndarray) -> tuple[np.ndarray, ...]:
         """x [N, C, H, W] float32 -> (mu, logvar), each [N, D]."""
         t0 = time.perf_counter()
         mu, logvar = self.encoder.run(["mu", "logvar"], {"x": x})
-        INFERENCE_LATENCY.labels(self.name, self.version, "encoder").observe(time.perf_counter() - t0)
+        child(INFERENCE_LATENCY, self.name, self.version, "encoder").observe(time.perf_counter() - t0)
         return mu, logvar
 
     def decode(self, z: np.ndarray) -> np.ndarray:
         """z [N, D] float32 -> x_mean [N, C, H, W] in [0, 1]."""
         t0 = time.perf_counter()
         (x_mean,) = self.decoder.run(["x_mean"], {"z": z})
-        INFERENCE_LATENCY.labels(self.name, self.version, "decoder").observe(time.perf_counter() - t0)
+        child(INFERENCE_LATENCY, self.name, self.version, "decoder").observe(time.perf_counter() - t0)
         return x_mean
 
 
@@ -129,7 +139,13 @@ def load_model(folder: Path, settings: Settings) -> LoadedModel:
     preprocessing = Preprocessing.from_dict(
         manifest.preprocessing_config | {"max_pixels": settings.max_image_pixels}
     )
-    model = LoadedModel(manifest, preprocessing, sessions["encoder"], sessions["decoder"])
+    limits = BatchLimits(
+        max_batch=settings.max_batch_size,
+        max_delay=settings.max_batch_delay_ms / 1000,
+        max_queue=settings.max_queue,
+        max_inline_rows=settings.max_inline_rows,
+    )
+    model = LoadedModel(manifest, preprocessing, sessions["encoder"], sessions["decoder"], limits)
     # warm both sessions once so the first request does not pay for lazy initialisation
     model.decode(model.encode(np.zeros((1, *manifest.image_shape), dtype=np.float32))[0])
     return model
@@ -168,8 +184,18 @@ class ModelRepository:
             log.info("serving model %s/%s (latent_dim %d)", model.name, model.version, model.latent_dim)
         return repo
 
+    def close(self) -> None:
+        for model in self.models.values():
+            model.encoding.close()
+            model.decoding.close()
+
     def versions(self, name: str) -> list[str]:
         return sorted((v for n, v in self.models if n == name), key=_version_key)
+
+    @cached_property
+    def _latest(self) -> dict[str, str]:
+        # models are fixed once the scan is done: looked up on every request, worked out once
+        return {name: self.versions(name)[-1] for name in self.names()}
 
     def names(self) -> list[str]:
         return sorted({n for n, _ in self.models})
@@ -177,12 +203,12 @@ class ModelRepository:
     def get(self, name: str | None = None, version: str | None = None) -> LoadedModel:
         """The requested model; the default name and its highest version when not given."""
         name = name or self.default_name
-        versions = self.versions(name)
-        if not versions:
+        if name not in self._latest:
             raise NotFound(f"model: no model named {name!r}; available: {', '.join(self.names()) or 'none'}")
-        version = version or versions[-1]
-        if (name, version) not in self.models:
+        model = self.models.get((name, version or self._latest[name]))
+        if model is None:
             raise NotFound(
-                f"version: model {name!r} has no version {version!r}; available: {', '.join(versions)}"
+                f"version: model {name!r} has no version {version!r}; "
+                f"available: {', '.join(self.versions(name))}"
             )
-        return self.models[(name, version)]
+        return model

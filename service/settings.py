@@ -28,6 +28,18 @@ class Settings(BaseSettings):
     ort_threads: int = Field(
         1, ge=0, le=64, description="onnxruntime intra-op threads per session (0: all cores)."
     )
+    max_batch_size: int = Field(
+        256, ge=1, description="Most rows in one merged onnxruntime run (1: no dynamic batching)."
+    )
+    max_batch_delay_ms: float = Field(
+        0.0, ge=0, le=1000, description="How long a batch that is not full waits for more requests."
+    )
+    max_queue: int = Field(
+        1024, ge=1, description="Most requests waiting per model network; beyond it 503 with Retry-After."
+    )
+    max_inline_rows: int = Field(
+        8, ge=0, description="Batches of up to this many rows run on the event loop, larger ones in a thread."
+    )
     max_images: int = Field(64, ge=1, description="Most images (uploads, latents) in one request.")
     max_n: int = Field(256, ge=1, description="Largest n of /sample.")
     max_steps: int = Field(64, ge=2, description="Largest steps of /interpolate.")
@@ -40,6 +52,7 @@ class Settings(BaseSettings):
     png_compress_level: int = Field(
         1, ge=0, le=9, description="zlib level of PNG output (0 none .. 9 smallest)."
     )
+    access_log: bool = Field(True, description="One log line per request.")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
     log_format: Literal["text", "json"] = Field(
         "text", description="Log lines as text or one JSON object each."

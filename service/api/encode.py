@@ -13,37 +13,31 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from common.manifest import SAFE_NAME
-from service.api.deps import RepositoryDep, SettingsDep, select_model
+from service.api.bodies import JSON, media_type, read_json, request_body
+from service.api.deps import select_model, settings_of
 from service.errors import Unprocessable, UnsupportedMediaType
 from service.inference import b64decode, check_image_bytes, image_input
-from service.metrics import IMAGES
+from service.metrics import IMAGES, child
 from service.outputs import NumpyJSONResponse
 from service.schemas import EncodeJSON, EncodeResponse
 from service.settings import Settings
 
 router = APIRouter(tags=["latents"])
 
-REQUEST_BODY = {
-    "required": True,
-    "content": {
-        "multipart/form-data": {
-            "schema": {
-                "type": "object",
-                "required": ["files"],
-                "properties": {
-                    "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
-                    "model": {"type": "string"},
-                    "version": {"type": "string"},
-                    "sample": {"type": "boolean"},
-                    "seed": {"type": "integer", "minimum": 0},
-                },
-            }
-        },
-        "application/json": {
-            "schema": EncodeJSON.model_json_schema(),
-            "example": {"images": ["iVBORw0KGgo..."]},
-        },
-    },
+MULTIPART = {
+    "multipart/form-data": {
+        "schema": {
+            "type": "object",
+            "required": ["files"],
+            "properties": {
+                "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                "model": {"type": "string"},
+                "version": {"type": "string"},
+                "sample": {"type": "boolean"},
+                "seed": {"type": "integer", "minimum": 0},
+            },
+        }
+    }
 }
 
 
@@ -65,53 +59,49 @@ async def _multipart(request: Request, settings: Settings) -> tuple[EncodeJSON, 
 
 
 async def _json(request: Request) -> tuple[EncodeJSON, list[bytes]]:
-    try:
-        body = EncodeJSON.model_validate_json(await request.body())
-    except ValidationError as e:
-        raise RequestValidationError(e.errors(include_url=False, include_input=False)) from e
+    body = await read_json(request, EncodeJSON)
     return body, [b64decode(s, f"images[{i}]") for i, s in enumerate(body.images)]
 
 
 @router.post(
     "/encode",
     response_model=EncodeResponse,
-    openapi_extra={"requestBody": REQUEST_BODY},
+    openapi_extra=request_body(EncodeJSON, **MULTIPART),
     summary="Encode images to the mean and standard deviation of q(z|x)",
 )
-async def encode(request: Request, repository: RepositoryDep, settings: SettingsDep) -> NumpyJSONResponse:
-    content_type = request.headers.get("content-type", "")
-    if content_type.startswith("multipart/form-data"):
+async def encode(request: Request) -> NumpyJSONResponse:
+    settings = settings_of(request)
+    content_type = media_type(request)
+    if content_type == "multipart/form-data":
         options, files = await _multipart(request, settings)
         field = "files"
-    elif content_type.startswith("application/json"):
+    elif content_type == JSON:
         options, files = await _json(request)
         field = "images"
     else:
         raise UnsupportedMediaType(
-            f"content-type: {content_type or 'none'}; send multipart/form-data or application/json"
+            f"content-type: {content_type or 'none'}; send multipart/form-data or {JSON}"
         )
     if len(files) > settings.max_images:
         raise Unprocessable(
             f"{field}: {len(files)} images, more than the limit of {settings.max_images} per request"
         )
-    model = select_model(request, repository, options.model, options.version)
+    model = select_model(request, options.model, options.version)
     for i, data in enumerate(files):
         check_image_bytes(data, settings.max_image_bytes, f"{field}[{i}]")
 
-    def run() -> dict:
-        x = np.stack(
+    def preprocess() -> np.ndarray:
+        return np.stack(
             [image_input(data, model.preprocessing, f"{field}[{i}]") for i, data in enumerate(files)]
         )
-        mu, logvar = model.encode(x)
-        out: dict = {"mu": mu, "sigma": np.exp(0.5 * logvar)}
-        if options.sample:
-            seed = options.seed if options.seed is not None else secrets.randbits(63)
-            eps = np.random.default_rng(seed).standard_normal(mu.shape, dtype=np.float32)
-            out |= {"z": mu + out["sigma"] * eps, "seed": seed}
-        return out
 
-    result = await run_in_threadpool(run)
-    IMAGES.labels("/encode", model.name, model.version).inc(len(files))
-    return NumpyJSONResponse(
-        {"model": model.name, "version": model.version, "latent_dim": model.latent_dim} | result
-    )
+    mu, logvar = await model.encoding(await run_in_threadpool(preprocess))
+    sigma = np.exp(0.5 * logvar)
+    out = {"model": model.name, "version": model.version, "latent_dim": model.latent_dim, "mu": mu}
+    out["sigma"] = sigma
+    if options.sample:
+        seed = options.seed if options.seed is not None else secrets.randbits(63)
+        eps = np.random.default_rng(seed).standard_normal(mu.shape, dtype=np.float32)
+        out |= {"z": mu + sigma * eps, "seed": seed}
+    child(IMAGES, "/encode", model.name, model.version).inc(len(files))
+    return NumpyJSONResponse(out)

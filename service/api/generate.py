@@ -9,10 +9,20 @@ import numpy as np
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from service.api.deps import RepositoryDep, SettingsDep, select_model
+from service.api.bodies import media_type, query_names, read_json, request_body
+from service.api.deps import select_model, settings_of
 from service.errors import Unprocessable
-from service.inference import b64decode, check_image_bytes, image_input, interpolate, latents, sample_prior
-from service.metrics import IMAGES
+from service.inference import (
+    b64decode,
+    check_image_bytes,
+    image_input,
+    interpolate,
+    latent_array,
+    latents,
+    sample_prior,
+)
+from service.metrics import IMAGES, child
+from service.npy import NPY, read_npy
 from service.outputs import render_images
 from service.repository import LoadedModel
 from service.schemas import (
@@ -27,10 +37,20 @@ from service.schemas import (
 from service.settings import Settings
 
 router = APIRouter(tags=["images"])
-PNG: dict[int | str, dict[str, Any]] = {
+IMAGE_TYPES: dict[int | str, dict[str, Any]] = {
     200: {
-        "content": {"image/png": {}},
-        "description": "JSON, or one PNG (a grid when several) with Accept: image/png",
+        "content": {
+            "image/png": {},
+            NPY: {"schema": {"type": "string", "format": "binary"}},
+        },
+        "description": "JSON by default; one PNG (a grid when several) with Accept: image/png; "
+        "x_mean [N, C, H, W] float32 as .npy with Accept: application/x-npy",
+    }
+}
+NPY_LATENTS = {
+    NPY: {
+        "schema": {"type": "string", "format": "binary"},
+        "description": "z [N, D] as a .npy float array; model and version in the query string",
     }
 }
 
@@ -41,32 +61,51 @@ def _check_limit(field: str, value: int, limit: int, setting: str) -> None:
 
 
 async def _decode(endpoint: str, model: LoadedModel, z: np.ndarray) -> np.ndarray:
-    x_mean = await run_in_threadpool(model.decode, z)
-    IMAGES.labels(endpoint, model.name, model.version).inc(len(z))
+    (x_mean,) = await model.decoding(z)
+    child(IMAGES, endpoint, model.name, model.version).inc(len(z))
     return x_mean
 
 
-@router.post("/decode", response_model=ImagesResponse, responses=PNG, summary="Decode latents to images")
-async def decode(
-    body: DecodeRequest, request: Request, repository: RepositoryDep, settings: SettingsDep
-) -> Response:
-    model = select_model(request, repository, body.model, body.version)
-    z = latents(body.z, model.latent_dim, settings.max_images)
+@router.post(
+    "/decode",
+    response_model=ImagesResponse,
+    responses=IMAGE_TYPES,
+    openapi_extra=request_body(DecodeRequest, **NPY_LATENTS),
+    summary="Decode latents to images",
+)
+async def decode(request: Request) -> Response:
+    settings = settings_of(request)
+    if media_type(request) == NPY:
+        name, version = query_names(request)
+        model = select_model(request, name, version)
+        z = latent_array(read_npy(await request.body(), "z"), model.latent_dim, settings.max_images)
+        fmt = "png"
+    else:
+        body = await read_json(request, DecodeRequest)
+        model = select_model(request, body.model, body.version)
+        z = latents(body.z, model.latent_dim, settings.max_images)
+        fmt = body.format
     x_mean = await _decode("/decode", model, z)
     fields = {"model": model.name, "version": model.version}
-    return render_images(request, x_mean, body.format, settings.png_compress_level, fields)
+    return render_images(request, x_mean, fmt, settings.png_compress_level, fields)
 
 
-@router.post("/sample", response_model=SampleResponse, responses=PNG, summary="Sample images from the prior")
-async def sample(
-    body: SampleRequest, request: Request, repository: RepositoryDep, settings: SettingsDep
-) -> Response:
+@router.post(
+    "/sample",
+    response_model=SampleResponse,
+    responses=IMAGE_TYPES,
+    openapi_extra=request_body(SampleRequest),
+    summary="Sample images from the prior",
+)
+async def sample(request: Request) -> Response:
+    settings = settings_of(request)
+    body = await read_json(request, SampleRequest)
     _check_limit("n", body.n, settings.max_n, "VAE_MAX_N")
     if body.temperature > settings.max_temperature:
         raise Unprocessable(
             f"temperature: {body.temperature} is more than the limit of {settings.max_temperature}"
         )
-    model = select_model(request, repository, body.model, body.version)
+    model = select_model(request, body.model, body.version)
     seed = body.seed if body.seed is not None else secrets.randbits(63)
     z = sample_prior(body.n, model.latent_dim, seed, body.temperature)
     x_mean = await _decode("/sample", model, z)
@@ -80,25 +119,23 @@ async def _endpoint_latent(end: Endpoint, field: str, model: LoadedModel, settin
     assert end.image is not None
     data = b64decode(end.image, f"{field}.image")
     check_image_bytes(data, settings.max_image_bytes, f"{field}.image")
-
-    def encode() -> np.ndarray:
-        x = image_input(data, model.preprocessing, f"{field}.image")[None]
-        return model.encode(x)[0][0]
-
-    return await run_in_threadpool(encode)
+    x = await run_in_threadpool(image_input, data, model.preprocessing, f"{field}.image")
+    mu, _ = await model.encoding(x[None])
+    return mu[0]
 
 
 @router.post(
     "/interpolate",
     response_model=InterpolateResponse,
-    responses=PNG,
+    responses=IMAGE_TYPES,
+    openapi_extra=request_body(InterpolateRequest),
     summary="Images along a path between two latents or two images",
 )
-async def interpolate_route(
-    body: InterpolateRequest, request: Request, repository: RepositoryDep, settings: SettingsDep
-) -> Response:
+async def interpolate_route(request: Request) -> Response:
+    settings = settings_of(request)
+    body = await read_json(request, InterpolateRequest)
     _check_limit("steps", body.steps, settings.max_steps, "VAE_MAX_STEPS")
-    model = select_model(request, repository, body.model, body.version)
+    model = select_model(request, body.model, body.version)
     start = await _endpoint_latent(body.start, "start", model, settings)
     end = await _endpoint_latent(body.end, "end", model, settings)
     path = interpolate(start, end, body.steps, body.method)

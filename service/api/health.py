@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from service import metrics
-from service.api.deps import RepositoryDep
+from service.api.deps import repository_of
 
 router = APIRouter(tags=["operations"])
 
@@ -21,7 +21,8 @@ async def healthz() -> dict[str, str]:
     summary="Readiness: 200 once every model found is loaded, else 503",
     responses={503: {"description": "not ready: loading, no model, or a model refused"}},
 )
-async def readyz(repository: RepositoryDep) -> JSONResponse:
+async def readyz(request: Request) -> JSONResponse:
+    repository = repository_of(request)
     served = [f"{n}/{v}" for n, v in sorted(repository.models)]
     failed = [{"path": f.path, "reason": f.reason} for f in repository.failures]
     ready = repository.loaded and bool(served) and not failed

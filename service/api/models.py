@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
-from service.api.deps import RepositoryDep
+from service.api.deps import repository_of
 from service.schemas import ModelEntry, ModelsResponse
 
 router = APIRouter(tags=["models"])
 
 
 @router.get("/models", response_model=ModelsResponse, summary="Models and versions with their manifests")
-async def models(repository: RepositoryDep) -> ModelsResponse:
+async def models(request: Request) -> ModelsResponse:
+    repository = repository_of(request)
     entries = []
     for name in repository.names():
         versions = repository.versions(name)
