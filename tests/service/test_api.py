@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
+from pathlib import Path
 
+import httpx2 as httpx
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
+from service.main import create_app
+from service.npy import NPY
 from tests.conftest import encode_image
+from tests.service.conftest import settings_for
 
 
 def _b64(data: bytes) -> str:
@@ -166,6 +172,13 @@ def test_health_readiness_and_openapi(client: TestClient) -> None:
         "multipart/form-data",
         "application/json",
     }
+    assert set(spec["paths"]["/decode"]["post"]["requestBody"]["content"]) == {"application/json", NPY}
+    schemas = spec["components"]["schemas"]
+    for path in ("/encode", "/decode", "/sample", "/interpolate"):
+        ref = spec["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        assert ref.removeprefix("#/components/schemas/") in schemas
+    assert schemas["InterpolateRequest"]["properties"]["start"]["$ref"] == "#/components/schemas/Endpoint"
+    assert "Endpoint" in schemas
     assert client.get("/docs").status_code == 200
 
 
@@ -337,3 +350,19 @@ def test_unsupported_content_types(client: TestClient) -> None:
 def test_the_process_stays_healthy_after_bad_input(client: TestClient) -> None:
     client.post("/decode", content=b"{{{{", headers={"content-type": "application/json"})
     assert client.post("/sample", json={"n": 1, "seed": 0}).status_code == 200
+
+
+def test_a_full_queue_answers_503_with_retry_after(model_repository: Path) -> None:
+    app = create_app(settings_for(model_repository, max_queue=1, max_inline_rows=0))
+
+    async def burst() -> list[httpx.Response]:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+                body = {"z": [[0.0] * 4] * 8}
+                return await asyncio.gather(*(client.post("/decode", json=body) for _ in range(16)))
+
+    responses = asyncio.run(burst())
+    refused = [r for r in responses if r.status_code == 503]
+    assert refused and all(r.status_code in (200, 503) for r in responses)
+    assert all(r.headers["retry-after"] == "1" and "VAE_MAX_QUEUE" in _detail(r) for r in refused)
