@@ -17,7 +17,7 @@ EVAL_K ?= 1000
 SYSTEM_PACKAGES := nginx-light prometheus wrk
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo) DEBIAN_FRONTEND=noninteractive
 
-.PHONY: serve test system-deps lock train evaluate export lint format clean
+.PHONY: serve test bench bench-tune system-deps lock train evaluate export lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,14 @@ serve: $(VENV)/.serve
 
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest
+
+# throughput and latency over HTTP against onnxruntime's ceiling; writes benchmarks/results.md (~6 min)
+bench: $(VENV)/.dev system-deps
+	$(BIN)/python -m benchmarks
+
+# the sweeps behind the service's defaults; writes benchmarks/tuning.md (~7 min)
+bench-tune: $(VENV)/.dev system-deps
+	$(BIN)/python -m benchmarks.tune
 
 # installs only what is missing; refreshes the package lists once when the first attempt fails
 system-deps:

@@ -58,8 +58,8 @@ class Preprocessing:
         return cls(**d)
 
 
-def open_image(data: bytes, max_pixels: int) -> Image.Image:
-    """Decode the header, refuse oversize images, then decode the first frame's pixels."""
+def read_header(data: bytes, max_pixels: int) -> Image.Image:
+    """Parse the header only, no pixels decoded yet, and refuse oversize images."""
     try:
         img = Image.open(io.BytesIO(data))
     except UnidentifiedImageError as e:
@@ -69,12 +69,22 @@ def open_image(data: bytes, max_pixels: int) -> Image.Image:
     width, height = img.size
     if width * height > max_pixels:
         raise ImageError(f"image is {width}x{height} pixels, more than the limit of {max_pixels}")
+    return img
+
+
+def decode_pixels(img: Image.Image) -> Image.Image:
+    """Decode the first frame's pixels of an image whose header was read."""
     try:
         img.seek(0)
         img.load()
     except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as e:
         raise ImageError(f"corrupt or truncated image: {e}") from e
     return img
+
+
+def open_image(data: bytes, max_pixels: int) -> Image.Image:
+    """Decode the header, refuse oversize images, then decode the first frame's pixels."""
+    return decode_pixels(read_header(data, max_pixels))
 
 
 def _flatten(img: Image.Image, spec: Preprocessing) -> Image.Image:

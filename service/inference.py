@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
+from fastapi.concurrency import run_in_threadpool
+from PIL import Image
 
-from common.preprocessing import ImageError, Preprocessing, preprocess_bytes
+from common.preprocessing import ImageError, Preprocessing, decode_pixels, image_to_array, read_header
 from service.errors import BadRequest, PayloadTooLarge, Unprocessable
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+T = TypeVar("T")
 
 
 def latents(rows: list[list[float]], latent_dim: int, max_rows: int, field: str = "z") -> np.ndarray:
@@ -90,9 +95,33 @@ def check_image_bytes(data: bytes, limit: int, field: str) -> None:
         )
 
 
-def image_input(data: bytes, spec: Preprocessing, field: str) -> np.ndarray:
-    """Uploaded bytes -> x [C, H, W], or a 400 naming the field."""
+# Decoding and resizing images holds the GIL for all but large images, so in a worker thread it
+# fights the event loop for it: /encode of 16 small PNGs at 32 connections answered 212 requests/s
+# that way and 435 on the event loop (wrk, measured). Small images are therefore prepared on the loop;
+# requests whose headers declare more pixels than this go to a thread, where Pillow's decoders and
+# resizing release the GIL and a long decode does not stall other requests.
+INLINE_PIXELS = 1 << 18
+
+
+async def image_inputs(uploads: list[tuple[bytes, str]], spec: Preprocessing) -> np.ndarray:
+    """(bytes, field name) of each upload -> x [N, C, H, W], or a 400 naming the upload's field."""
+    headers = [_checked(read_header, field, data, spec.max_pixels) for data, field in uploads]
+    fields = [field for _, field in uploads]
+    if sum(img.width * img.height for img in headers) <= INLINE_PIXELS:
+        return _prepare(headers, fields, spec)
+    return await run_in_threadpool(_prepare, headers, fields, spec)
+
+
+def _prepare(headers: list[Image.Image], fields: list[str], spec: Preprocessing) -> np.ndarray:
+    return np.stack([_checked(_pixels, f, h, spec) for h, f in zip(headers, fields, strict=True)])
+
+
+def _pixels(header: Image.Image, spec: Preprocessing) -> np.ndarray:
+    return image_to_array(decode_pixels(header), spec)
+
+
+def _checked(step: Callable[..., T], field: str, *args: object) -> T:
     try:
-        return preprocess_bytes(data, spec)
+        return step(*args)
     except ImageError as e:
         raise BadRequest(f"{field}: {e}") from e

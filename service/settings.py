@@ -38,7 +38,7 @@ class Settings(BaseSettings):
         1024, ge=1, description="Most requests waiting per model network; beyond it 503 with Retry-After."
     )
     max_inline_rows: int = Field(
-        8, ge=0, description="Batches of up to this many rows run on the event loop, larger ones in a thread."
+        16, ge=0, description="Batches of up to this many rows run on the event loop, larger ones in a thread."
     )
     max_images: int = Field(64, ge=1, description="Most images (uploads, latents) in one request.")
     max_n: int = Field(256, ge=1, description="Largest n of /sample.")
@@ -50,7 +50,10 @@ class Settings(BaseSettings):
     )
     max_temperature: float = Field(10.0, gt=0, description="Largest temperature of /sample.")
     png_compress_level: int = Field(
-        1, ge=0, le=9, description="zlib level of PNG output (0 none .. 9 smallest)."
+        0,
+        ge=0,
+        le=9,
+        description="zlib level of PNG output (0 stored: fastest; 1..9 smaller and slower).",
     )
     access_log: bool = Field(True, description="One log line per request.")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")

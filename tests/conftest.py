@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -36,7 +37,7 @@ def tiny_config(run_dir: Path, **overrides: object):
     """A seconds-long real training run on the digits."""
     from training.config import TrainConfig
 
-    settings = dict(
+    settings: dict[str, Any] = dict(
         dataset="digits",
         epochs=3,
         batch_size=64,

@@ -7,7 +7,6 @@ import secrets
 
 import numpy as np
 from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
@@ -16,7 +15,7 @@ from common.manifest import SAFE_NAME
 from service.api.bodies import JSON, media_type, read_json, request_body
 from service.api.deps import select_model, settings_of
 from service.errors import Unprocessable, UnsupportedMediaType
-from service.inference import b64decode, check_image_bytes, image_input
+from service.inference import b64decode, check_image_bytes, image_inputs
 from service.metrics import IMAGES, child
 from service.outputs import NumpyJSONResponse
 from service.schemas import EncodeJSON, EncodeResponse
@@ -90,12 +89,8 @@ async def encode(request: Request) -> NumpyJSONResponse:
     for i, data in enumerate(files):
         check_image_bytes(data, settings.max_image_bytes, f"{field}[{i}]")
 
-    def preprocess() -> np.ndarray:
-        return np.stack(
-            [image_input(data, model.preprocessing, f"{field}[{i}]") for i, data in enumerate(files)]
-        )
-
-    mu, logvar = await model.encoding(await run_in_threadpool(preprocess))
+    x = await image_inputs([(data, f"{field}[{i}]") for i, data in enumerate(files)], model.preprocessing)
+    mu, logvar = await model.encoding(x)
     sigma = np.exp(0.5 * logvar)
     out = {"model": model.name, "version": model.version, "latent_dim": model.latent_dim, "mu": mu}
     out["sigma"] = sigma

@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, Request, Response
-from fastapi.concurrency import run_in_threadpool
 
 from service.api.bodies import media_type, query_names, read_json, request_body
 from service.api.deps import select_model, settings_of
@@ -15,7 +14,7 @@ from service.errors import Unprocessable
 from service.inference import (
     b64decode,
     check_image_bytes,
-    image_input,
+    image_inputs,
     interpolate,
     latent_array,
     latents,
@@ -119,8 +118,8 @@ async def _endpoint_latent(end: Endpoint, field: str, model: LoadedModel, settin
     assert end.image is not None
     data = b64decode(end.image, f"{field}.image")
     check_image_bytes(data, settings.max_image_bytes, f"{field}.image")
-    x = await run_in_threadpool(image_input, data, model.preprocessing, f"{field}.image")
-    mu, _ = await model.encoding(x[None])
+    x = await image_inputs([(data, f"{field}.image")], model.preprocessing)
+    mu, _ = await model.encoding(x)
     return mu[0]
 
 

@@ -1,0 +1,1 @@
+"""``make bench``: the service's throughput and latency against onnxruntime's own ceiling."""

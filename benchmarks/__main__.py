@@ -1,0 +1,132 @@
+"""``python -m benchmarks`` (``make bench``): onnxruntime's ceiling, PNG costs, then the service
+over HTTP under wrk for every workload at 1 and 32 connections, with dynamic batching on and off
+side by side, and one and two workers. Writes a markdown report and prints it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import psutil
+
+from benchmarks.ceiling import BATCHES, network_ceiling, png_costs
+from benchmarks.load import Point, run_wrk, wrk_available
+from benchmarks.report import Report
+from benchmarks.workloads import workloads
+from common.manifest import Manifest
+from tests.conftest import free_port
+from tests.processes import service  # the same real-process harness the end-to-end tests use
+
+ROOT = Path(__file__).resolve().parents[1]
+BATCHING = {"on": {}, "off": {"max_batch_size": "1"}}
+
+
+@dataclass
+class Served:
+    url: str
+    ready_s: float
+    process: psutil.Process
+
+    def rss_per_worker_mb(self) -> float:
+        # several workers are spawned children of uvicorn's supervisor; one worker is the process itself
+        children = self.process.children()
+        workers = [p for p in children if "spawn_main" in " ".join(p.cmdline())] or [self.process]
+        return max(p.memory_info().rss for p in workers) / 2**20
+
+
+@contextmanager
+def serving(models: Path, folder: Path, **settings: Any) -> Iterator[Served]:
+    port = free_port()
+    start = time.perf_counter()
+    with service(models, folder, port, **settings) as process:
+        yield Served(f"http://127.0.0.1:{port}", time.perf_counter() - start, psutil.Process(process.pid))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--models", type=Path, default=ROOT / "models", help="model repository")
+    parser.add_argument("--model", default="mnist/1", help="name/version to load (default: mnist/1)")
+    parser.add_argument("--seconds", type=int, default=10, help="wrk duration of each point")
+    parser.add_argument("--ceiling-seconds", type=float, default=2, help="time per onnxruntime figure")
+    parser.add_argument("--connections", type=int, nargs="+", default=[1, 32])
+    parser.add_argument("--only", default="", help="run only the workloads whose name contains this")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts to compare")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results.md")
+    parser.add_argument("--logs", type=Path, default=ROOT / "runs" / "bench", help="service logs go here")
+    args = parser.parse_args()
+    if not wrk_available():
+        parser.error("wrk is not installed: `make system-deps` installs it from Debian's packages")
+    args.logs.mkdir(parents=True, exist_ok=True)
+
+    folder = args.models / args.model
+    manifest = Manifest.read(folder)
+    report = Report(machine=machine(), model=args.model, seconds=args.seconds)
+
+    # (a) the ceiling: onnxruntime alone, in this process
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((max(BATCHES), manifest.latent_dim)).astype(np.float32)
+    decoder, encoder = folder / manifest.files["decoder"].path, folder / manifest.files["encoder"].path
+    digits = ort.InferenceSession(str(decoder)).run(None, {"z": z})[0]
+    for threads in (1, 2):
+        report.ceiling[("decoder", threads)] = network_ceiling(decoder, z, threads, args.ceiling_seconds)
+        report.ceiling[("encoder", threads)] = network_ceiling(encoder, digits, threads, args.ceiling_seconds)
+    report.png = png_costs(digits[:64], levels=(0, 1, 6, 9), seconds=args.ceiling_seconds / 2)
+    print(report.ceiling_table(), report.png_table(), sep="\n\n", flush=True)
+
+    # (b) the service over HTTP, one configuration at a time so they never share the cores
+    chosen = [w for w in workloads(manifest.latent_dim, digits) if args.only in w.name]
+    model_settings = {"default_model": manifest.name}
+    for batching, settings in BATCHING.items():
+        with serving(args.models, args.logs, **model_settings, **settings) as served:
+            for workload in chosen:
+                for connections in args.connections:
+                    point = run_wrk(served.url, workload, connections, args.seconds)
+                    report.add(workload, connections, batching, point)
+                    print(f"batching {batching:3} {connections:3} conn  {workload.name:28} {_line(point)}")
+            report.memory[(1, batching)] = (served.ready_s, served.rss_per_worker_mb())
+    for workers in (w for w in args.workers if w != 1):
+        with serving(args.models, args.logs, **model_settings, workers=str(workers)) as served:
+            for workload in chosen[:2]:
+                point = run_wrk(served.url, workload, max(args.connections), args.seconds)
+                report.add_workers(workload, workers, max(args.connections), point)
+                print(f"{workers} workers {max(args.connections):3} conn  {workload.name:28} {_line(point)}")
+            report.memory[(workers, "on")] = (served.ready_s, served.rss_per_worker_mb())
+
+    text = report.markdown()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    print(f"\n{text}\nwritten to {args.out}")
+
+
+def _line(point: Point) -> str:
+    return (
+        f"{point.requests_per_s:9.0f} req/s {point.images_per_s:9.0f} img/s "
+        f"p50 {point.p50_ms:7.2f} ms p99 {point.p99_ms:7.2f} ms failed {point.failed}"
+    )
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        names = [
+            line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if "model name" in line
+        ]
+        cpu = names[0] if names else cpu
+    return (
+        f"{cpu}, {psutil.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB; "
+        f"Python {platform.python_version()}, onnxruntime {ort.__version__}, {platform.system()}"
+    )
+
+
+if __name__ == "__main__":
+    main()

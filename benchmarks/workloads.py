@@ -1,0 +1,66 @@
+"""What the benchmark sends: one request body per workload, the same for every request.
+
+The images to encode are real MNIST-style digits: the shipped decoder's own samples, as PNG.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+
+from common.images import png_bytes, to_uint8
+from service.npy import NPY, npy_bytes
+
+JSON = "application/json"
+BOUNDARY = "vae-bench-boundary"
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    path: str
+    body: bytes
+    content_type: str
+    accept: str
+    images: int  # per request
+    network: str  # whose ceiling it is measured against
+
+
+def _multipart(files: list[bytes]) -> bytes:
+    parts = [
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="files"; filename="{i}.png"\r\n'
+        f"Content-Type: image/png\r\n\r\n".encode()
+        + data
+        + b"\r\n"
+        for i, data in enumerate(files)
+    ]
+    return b"".join(parts) + f"--{BOUNDARY}--\r\n".encode()
+
+
+def workloads(latent_dim: int, digits: np.ndarray) -> list[Workload]:
+    """``digits``: x_mean [N, 1, H, W] from the model's decoder, at least 16 of them."""
+    z = np.random.default_rng(0).standard_normal((16, latent_dim)).astype(np.float32)
+    uploads = [png_bytes(image, 6) for image in to_uint8(digits[:16])]
+    return [
+        Workload("/decode, 1 latent, JSON", "/decode", _json({"z": z[:1]}), JSON, JSON, 1, "decoder"),
+        Workload("/decode, 16 latents, JSON", "/decode", _json({"z": z}), JSON, JSON, 16, "decoder"),
+        Workload("/decode, 16 latents, .npy", "/decode", npy_bytes(z), NPY, NPY, 16, "decoder"),
+        Workload("/sample, n=64, JSON", "/sample", _json({"n": 64, "seed": 1}), JSON, JSON, 64, "decoder"),
+        Workload(
+            "/encode, 16 PNG uploads",
+            "/encode",
+            _multipart(uploads),
+            f"multipart/form-data; boundary={BOUNDARY}",
+            JSON,
+            16,
+            "encoder",
+        ),
+    ]
+
+
+def _json(content: dict) -> bytes:
+    return json.dumps(
+        {k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in content.items()}
+    ).encode()

@@ -1,0 +1,29 @@
+"""`make bench` in miniature: the same code path, a second per point, so the suite cannot rot."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is missing: `make system-deps` installs it")
+def test_the_benchmark_runs_end_to_end_and_reports_every_table(tmp_path: Path) -> None:
+    out = tmp_path / "results.md"
+    command = [sys.executable, "-m", "benchmarks", "--seconds", "1", "--ceiling-seconds", "0.2"]
+    command += ["--only", "16 latents", "--connections", "4", "--workers", "1", "2"]
+    subprocess.run([*command, "--out", str(out), "--logs", str(tmp_path)], cwd=ROOT, check=True, timeout=240)
+    text = out.read_text()
+    for heading in ("the ceiling", "The service over HTTP", "Dynamic batching", "Workers", "memory", "PNG"):
+        assert heading in text
+    rows = [line for line in text.splitlines() if line.startswith("| /decode, 16 latents")]
+    http = [r.split("|") for r in rows if r.count("|") == 10]
+    assert len(http) == 4  # JSON and .npy, batching on and off
+    for cells in http:
+        assert float(cells[4].replace(",", "")) > 0  # requests/s
+        assert int(cells[8]) == 0  # no request failed
