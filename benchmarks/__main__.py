@@ -9,7 +9,7 @@ import argparse
 import platform
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,16 +82,22 @@ def main() -> None:
     report.png = png_costs(digits[:64], levels=(0, 1, 6, 9), seconds=args.ceiling_seconds / 2)
     print(report.ceiling_table(), report.png_table(), sep="\n\n", flush=True)
 
-    # (b) the service over HTTP, one configuration at a time so they never share the cores
+    # (b) the service over HTTP: both configurations up at once, idle when not measured, taking
+    # turns point by point so that a change in the machine's speed falls on both alike
     chosen = [w for w in workloads(manifest.latent_dim, digits) if args.only in w.name]
     model_settings = {"default_model": manifest.name}
-    for batching, settings in BATCHING.items():
-        with serving(args.models, args.logs, **model_settings, **settings) as served:
-            for workload in chosen:
-                for connections in args.connections:
+    with ExitStack() as stack:
+        servers = {
+            batching: stack.enter_context(serving(args.models, args.logs, **model_settings, **settings))
+            for batching, settings in BATCHING.items()
+        }
+        for workload in chosen:
+            for connections in args.connections:
+                for batching, served in servers.items():
                     point = run_wrk(served.url, workload, connections, args.seconds)
                     report.add(workload, connections, batching, point)
                     print(f"batching {batching:3} {connections:3} conn  {workload.name:28} {_line(point)}")
+        for batching, served in servers.items():
             report.memory[(1, batching)] = (served.ready_s, served.rss_per_worker_mb())
     for workers in (w for w in args.workers if w != 1):
         with serving(args.models, args.logs, **model_settings, workers=str(workers)) as served:
