@@ -38,7 +38,7 @@ class Settings(BaseSettings):
         1024, ge=1, description="Most requests waiting per model network; beyond it 503 with Retry-After."
     )
     max_inline_rows: int = Field(
-        16, ge=0, description="Batches of up to this many rows run on the event loop, larger ones in a thread."
+        16, ge=0, description="Batches of up to this many rows run on the event loop, larger in a thread."
     )
     max_images: int = Field(64, ge=1, description="Most images (uploads, latents) in one request.")
     max_n: int = Field(256, ge=1, description="Largest n of /sample.")
