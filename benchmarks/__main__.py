@@ -5,7 +5,6 @@ side by side, and one and two workers. Writes a markdown report and prints it.
 
 from __future__ import annotations
 
-import argparse
 import platform
 import time
 from collections.abc import Iterator
@@ -14,19 +13,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import onnxruntime as ort
 import psutil
 
+from benchmarks import cli
 from benchmarks.ceiling import BATCHES, network_ceiling, png_costs
 from benchmarks.load import Point, run_wrk, wrk_available
 from benchmarks.report import Report
 from benchmarks.workloads import workloads
-from common.manifest import Manifest
 from tests.conftest import free_port
 from tests.processes import service  # the same real-process harness the end-to-end tests use
 
-ROOT = Path(__file__).resolve().parents[1]
 BATCHING = {"on": {}, "off": {"max_batch_size": "1"}}
 
 
@@ -52,30 +49,17 @@ def serving(models: Path, folder: Path, **settings: Any) -> Iterator[Served]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("--models", type=Path, default=ROOT / "models", help="model repository")
-    parser.add_argument("--model", default="mnist/1", help="name/version to load (default: mnist/1)")
-    parser.add_argument("--seconds", type=int, default=10, help="wrk duration of each point")
-    parser.add_argument("--ceiling-seconds", type=float, default=2, help="time per onnxruntime figure")
-    parser.add_argument("--connections", type=int, nargs="+", default=[1, 32])
-    parser.add_argument("--only", default="", help="run only the workloads whose name contains this")
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts to compare")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results.md")
-    parser.add_argument("--logs", type=Path, default=ROOT / "runs" / "bench", help="service logs go here")
-    args = parser.parse_args()
-    if not wrk_available():
-        parser.error("wrk is not installed: `make system-deps` installs it from Debian's packages")
-    args.logs.mkdir(parents=True, exist_ok=True)
-
+    options = cli.parser("python -m benchmarks", __doc__, seconds=10, out="results.md")
+    options.add_argument("--ceiling-seconds", type=float, default=2, help="time per onnxruntime figure")
+    options.add_argument("--only", default="", help="run only the workloads whose name contains this")
+    options.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts to compare")
+    args = cli.parse(options, wrk_available())
     folder = args.models / args.model
-    manifest = Manifest.read(folder)
+    manifest, z, digits = cli.model_and_digits(folder, rows=max(BATCHES))
     report = Report(machine=machine(), model=args.model, seconds=args.seconds)
 
     # (a) the ceiling: onnxruntime alone, in this process
-    rng = np.random.default_rng(0)
-    z = rng.standard_normal((max(BATCHES), manifest.latent_dim)).astype(np.float32)
     decoder, encoder = folder / manifest.files["decoder"].path, folder / manifest.files["encoder"].path
-    digits = ort.InferenceSession(str(decoder)).run(None, {"z": z})[0]
     for threads in (1, 2):
         report.ceiling[("decoder", threads)] = network_ceiling(decoder, z, threads, args.ceiling_seconds)
         report.ceiling[("encoder", threads)] = network_ceiling(encoder, digits, threads, args.ceiling_seconds)

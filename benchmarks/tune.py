@@ -6,16 +6,10 @@ markdown table of requests/s and p99 for each value.
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
-import numpy as np
-import onnxruntime as ort
-
-from benchmarks.__main__ import ROOT, serving
+from benchmarks import cli
+from benchmarks.__main__ import serving
 from benchmarks.load import Point, run_wrk, wrk_available
 from benchmarks.workloads import workloads
-from common.manifest import Manifest
 
 SWEEPS: dict[str, tuple[list[str], list[str]]] = {  # setting -> (values, workloads by name prefix)
     "png_compress_level": (["0", "1", "6"], ["/decode, 16 latents, JSON", "/sample"]),
@@ -27,22 +21,10 @@ SWEEPS: dict[str, tuple[list[str], list[str]]] = {  # setting -> (values, worklo
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.tune", description=__doc__)
-    parser.add_argument("--models", type=Path, default=ROOT / "models")
-    parser.add_argument("--model", default="mnist/1")
-    parser.add_argument("--seconds", type=int, default=5)
-    parser.add_argument("--connections", type=int, nargs="+", default=[1, 32])
-    parser.add_argument("--only", default="", help="sweep only the settings whose name contains this")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "tuning.md")
-    parser.add_argument("--logs", type=Path, default=ROOT / "runs" / "bench")
-    args = parser.parse_args()
-    if not wrk_available():
-        parser.error("wrk is not installed: `make system-deps` installs it from Debian's packages")
-    args.logs.mkdir(parents=True, exist_ok=True)
-    folder = args.models / args.model
-    manifest = Manifest.read(folder)
-    z = np.random.default_rng(0).standard_normal((16, manifest.latent_dim)).astype(np.float32)
-    digits = ort.InferenceSession(str(folder / manifest.files["decoder"].path)).run(None, {"z": z})[0]
+    options = cli.parser("python -m benchmarks.tune", __doc__, seconds=5, out="tuning.md")
+    options.add_argument("--only", default="", help="sweep only the settings whose name contains this")
+    args = cli.parse(options, wrk_available())
+    manifest, _, digits = cli.model_and_digits(args.models / args.model, rows=16)
     by_name = workloads(manifest.latent_dim, digits)
 
     lines = [
