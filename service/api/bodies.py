@@ -9,6 +9,7 @@ against the same model); at thousands of requests a second that is a tenth of th
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from fastapi import Request
@@ -53,12 +54,10 @@ async def read_json(request: Request, model: type[Body]) -> Body:
         raise RequestValidationError(e.errors(include_url=False, include_input=False)) from e
 
 
-def query_names(request: Request) -> tuple[str | None, str | None]:
-    """``model`` and ``version`` from the query string, for bodies that are not JSON."""
-    found = []
+def model_names(values: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """``model`` and ``version`` from form fields or the query string, for bodies that are not JSON."""
     for key in ("model", "version"):
-        value = request.query_params.get(key)
+        value = values.get(key)
         if value is not None and not re.fullmatch(SAFE_NAME, value):
             raise Unprocessable(f"{key}: {value[:80]!r} must match {SAFE_NAME}")
-        found.append(value)
-    return found[0], found[1]
+    return values.get("model"), values.get("version")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import secrets
 
 import numpy as np
@@ -11,8 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from common.manifest import SAFE_NAME
-from service.api.bodies import JSON, media_type, read_json, request_body
+from service.api.bodies import JSON, media_type, model_names, read_json, request_body
 from service.api.deps import select_model, settings_of
 from service.errors import Unprocessable, UnsupportedMediaType
 from service.inference import b64decode, check_image_bytes, image_inputs
@@ -45,9 +43,7 @@ async def _multipart(request: Request, settings: Settings) -> tuple[EncodeJSON, 
     async with request.form(**limits) as form:  # closes the uploads' temporary files on exit
         files = [await f.read() for f in form.getlist("files") if isinstance(f, UploadFile)]
         fields = {k: v for k, v in form.items() if k != "files" and isinstance(v, str)}
-    for key in ("model", "version"):
-        if key in fields and not re.fullmatch(SAFE_NAME, fields[key]):
-            raise Unprocessable(f"{key}: {fields[key][:80]!r} must match {SAFE_NAME}")
+    model_names(fields)
     try:
         options = EncodeJSON(images=["-"], **fields)  # type: ignore[arg-type]
     except ValidationError as e:

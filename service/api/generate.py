@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from fastapi import APIRouter, Request, Response
 
-from service.api.bodies import media_type, query_names, read_json, request_body
+from service.api.bodies import media_type, model_names, read_json, request_body
 from service.api.deps import select_model, settings_of
 from service.errors import Unprocessable
 from service.inference import (
@@ -75,7 +75,7 @@ async def _decode(endpoint: str, model: LoadedModel, z: np.ndarray) -> np.ndarra
 async def decode(request: Request) -> Response:
     settings = settings_of(request)
     if media_type(request) == NPY:
-        name, version = query_names(request)
+        name, version = model_names(request.query_params)
         model = select_model(request, name, version)
         z = latent_array(read_npy(await request.body(), "z"), model.latent_dim, settings.max_images)
         fmt = "png"
