@@ -9,14 +9,20 @@ to [0, 1] by dividing by 255. The result is float32 [C, H, W].
 from __future__ import annotations
 
 import io
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-# Pillow's file extensions for the formats it can open; used to pick images out of a folder.
-IMAGE_SUFFIXES = frozenset(ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN)
+# The formats accepted: the common ones for photos and scans. Pillow opens dozens more (PSD, FITS,
+# ICNS, SGI, ...), each a parser exposed to untrusted bytes for no use here.
+FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF")
+# their file extensions; used to pick images out of a folder
+IMAGE_SUFFIXES = frozenset(ext for ext, fmt in Image.registered_extensions().items() if fmt in FORMATS)
+# the pixel limit below is ours and lower; Pillow's own warning about large images says nothing more
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
 class ImageError(ValueError):
@@ -42,7 +48,7 @@ class Preprocessing:
 
     def describe(self) -> str:
         return (
-            f"decode with Pillow; apply EXIF orientation; first frame only; composite transparency "
+            f"decode with Pillow; still images only; apply EXIF orientation; composite transparency "
             f"onto grey level {self.background}; convert to mode {self.mode}; pad with grey level "
             f"{self.background} to aspect {self.width}:{self.height}; resize to "
             f"{self.width}x{self.height} (bilinear, antialiased)"
@@ -59,16 +65,25 @@ class Preprocessing:
 
 
 def read_header(data: bytes, max_pixels: int) -> Image.Image:
-    """Parse the header only, no pixels decoded yet, and refuse oversize images."""
+    """Parse the header only, no pixels decoded yet; refuse oversize and animated images."""
     try:
-        img = Image.open(io.BytesIO(data))
+        img = Image.open(io.BytesIO(data), formats=FORMATS)
     except UnidentifiedImageError as e:
-        raise ImageError("not a recognised image format") from e
-    except (OSError, SyntaxError, ValueError) as e:  # Pillow raises these on broken headers
+        raise ImageError(f"not a recognised image format (accepted: {', '.join(FORMATS)})") from e
+    except Image.DecompressionBombError as e:  # Pillow's own limit, for sizes far beyond ours
+        raise ImageError(f"image declares more than the limit of {max_pixels} pixels") from e
+    except (OSError, SyntaxError, ValueError, EOFError) as e:  # Pillow raises these on broken headers
         raise ImageError(f"unreadable image: {e}") from e
     width, height = img.size
     if width * height > max_pixels:
         raise ImageError(f"image is {width}x{height} pixels, more than the limit of {max_pixels}")
+    try:
+        animated = getattr(img, "is_animated", False)  # GIF looks for a second frame, APNG/WebP read headers
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise ImageError(f"unreadable image: {e}") from e
+    if animated:
+        # which frame is meant is anyone's guess, and walking frames is where the time goes
+        raise ImageError("animated images are not accepted; send one still frame")
     return img
 
 

@@ -6,18 +6,25 @@
     +-- NotFound (404)               unknown model or version
     +-- PayloadTooLarge (413)        body or image over its limit
     +-- UnsupportedMediaType (415)   a content type the endpoint does not read
+    +-- Unauthorized (401)           missing or wrong bearer token; carries WWW-Authenticate
+    +-- RequestTimeout (408)         the body did not arrive within the request timeout
     +-- NotReady (503)               no model loaded
-    +-- Overloaded (503)             the model's queue is full; carries Retry-After
+    +-- Overloaded (503)             the model's queue is full or the request timed out; Retry-After
 
 Every client error names the field and, where one applies, the limit.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+import logging
+from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+
+from service.schemas import ErrorResponse
+
+log = logging.getLogger(__name__)
 
 
 class ServiceError(Exception):
@@ -49,6 +56,16 @@ class UnsupportedMediaType(ServiceError):
     status_code = 415
 
 
+class Unauthorized(ServiceError):
+    status_code = 401
+    headers: ClassVar[dict[str, str] | None] = {"WWW-Authenticate": 'Bearer realm="vae-service"'}
+
+
+class RequestTimeout(ServiceError):
+    status_code = 408
+    headers: ClassVar[dict[str, str] | None] = {"Connection": "close"}
+
+
 class NotReady(ServiceError):
     status_code = 503
 
@@ -59,10 +76,39 @@ class Overloaded(ServiceError):
     headers: ClassVar[dict[str, str] | None] = {"Retry-After": "1"}
 
 
+ERROR_DESCRIPTIONS = {
+    400: "malformed body or unreadable image",
+    401: "missing or wrong bearer token (when tokens are configured)",
+    404: "unknown model or version",
+    408: "the body did not arrive within the request timeout",
+    413: "body or one image over its limit",
+    415: "a content type this endpoint does not read",
+    422: "invalid values; the field and the limit are named",
+    503: "no model loaded, the queue is full or the request timed out; retry after Retry-After seconds",
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` entries of the given error statuses, all with the same body."""
+    return {code: {"model": ErrorResponse, "description": ERROR_DESCRIPTIONS[code]} for code in codes}
+
+
+def error_response(exc: ServiceError) -> JSONResponse:
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
 async def _service_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ServiceError)
-    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+    return error_response(exc)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    """A bug: logged with its traceback here, while the client learns only the request id."""
+    request_id = request.scope.get("state", {}).get("request_id", "")
+    log.error("unhandled error in %s %s (request_id=%s)", request.method, request.url.path, request_id)
+    return JSONResponse({"detail": f"internal error; request_id {request_id}"}, status_code=500)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(Exception, _unexpected)

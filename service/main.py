@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,15 +13,15 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from service.api import encode, generate, health, models
+from service.api import admin, encode, generate, health, models
 from service.api.bodies import add_body_schemas
 from service.errors import install_error_handlers
 from service.logs import configure_logging
 from service.middleware import RequestContext
+from service.reload import Reloader
 from service.repository import ModelRepository
+from service.security import BearerAuth, read_tokens
 from service.settings import Settings, get_settings
-
-ROUTERS = (encode.router, generate.router, models.router, health.router)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -35,6 +37,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings)
+    tokens = read_tokens(settings)  # a token file that cannot be read stops start-up: never run open
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -43,7 +46,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # is not scanned again by every full collection (25 us per request under load, measured)
         gc.collect()
         gc.freeze()
+        reloader = app.state.reloader = Reloader(app)
+        loop = asyncio.get_running_loop()
+        hangup = getattr(signal, "SIGHUP", None)  # not on Windows
+        try:
+            loop.add_signal_handler(hangup, reloader.on_signal)  # type: ignore[arg-type]
+        except (TypeError, RuntimeError):  # no SIGHUP, or not the main thread (an in-process test client)
+            hangup = None
         yield
+        if hangup is not None:
+            loop.remove_signal_handler(hangup)
+        reloader.close()
         app.state.repository.close()
 
     app = FastAPI(
@@ -58,12 +71,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.repository = ModelRepository(default_name=settings.default_model)  # empty until loaded
     install_error_handlers(app)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    for router in ROUTERS:
+    routers = [encode.router, generate.router, models.router, health.router]
+    if settings.metrics_port is None:  # else `python -m service` serves them on their own port
+        routers.append(health.metrics_router)
+    if settings.admin_token is not None:
+        routers.append(admin.router)
+    for router in routers:
         app.include_router(router)
-    paths = {route.path for router in ROUTERS for route in router.routes}  # type: ignore[attr-defined]
+    paths = {route.path for router in routers for route in router.routes}  # type: ignore[attr-defined]
     openapi = app.openapi
     app.openapi = lambda: app.openapi_schema or add_body_schemas(openapi())  # type: ignore[method-assign]
-    app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes, endpoints=paths)
+    app.add_middleware(BearerAuth, tokens=tokens)
+    app.add_middleware(  # added last, so outermost: 401s get request ids, secure headers and metrics too
+        RequestContext,
+        max_body_bytes=settings.max_body_bytes,
+        timeout=settings.request_timeout_seconds,
+        endpoints=paths,
+    )
     return app
 
 

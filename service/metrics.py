@@ -64,6 +64,17 @@ REJECTED = Counter(
     "Requests refused with 503 because the model's queue was full.",
     ["model", "version", "network"],
 )
+TIMEOUTS = Counter(
+    "vae_request_timeouts_total",
+    "Requests cut off by VAE_REQUEST_TIMEOUT_SECONDS (408 while uploading, else 503), by endpoint.",
+    ["endpoint"],
+)
+RELOADS = Counter(
+    "vae_model_reloads_total",
+    "Rescans of the model folder (SIGHUP or POST /admin/reload), by outcome: ok, or failed when a "
+    "folder was refused (the version served before it, if any, goes on serving).",
+    ["outcome"],
+)
 IN_FLIGHT = Gauge("vae_requests_in_flight", "Requests being answered now.", multiprocess_mode="livesum")
 MODEL_INFO = Gauge(
     "vae_model_info",
@@ -79,10 +90,15 @@ def child(metric: MetricWrapperBase, *values: str) -> Any:
     return metric.labels(*values)
 
 
-def render() -> tuple[bytes, str]:
-    """The exposition text for a scrape, summed over workers in multiprocess mode."""
+def registry() -> CollectorRegistry:
+    """What a scrape reads: in multiprocess mode, the values of every worker added up."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+        summed = CollectorRegistry()
+        multiprocess.MultiProcessCollector(summed)
+        return summed
+    return REGISTRY
+
+
+def render() -> tuple[bytes, str]:
+    """The exposition text for a scrape."""
+    return generate_latest(registry()), CONTENT_TYPE_LATEST

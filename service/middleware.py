@@ -1,10 +1,12 @@
-"""One ASGI middleware around every request: request id, body-size limit, metrics, access log.
+"""One ASGI middleware around every request: request id, body-size limit, time limit, secure
+headers, metrics, access log.
 
 Pure ASGI (not BaseHTTPMiddleware) so the response streams through untouched.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
@@ -13,8 +15,9 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import PayloadTooLarge
-from service.metrics import IN_FLIGHT, REQUEST_LATENCY, REQUESTS, child
+from service.errors import Overloaded, PayloadTooLarge, RequestTimeout, ServiceError, error_response
+from service.metrics import IN_FLIGHT, REQUEST_LATENCY, REQUESTS, TIMEOUTS, child
+from service.security import secure_headers
 
 access_log = logging.getLogger("service.access")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -22,9 +25,10 @@ UNMETERED = {"/healthz", "/readyz", "/metrics"}
 
 
 class RequestContext:
-    def __init__(self, app: ASGIApp, max_body_bytes: int, endpoints: set[str]) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, timeout: float, endpoints: set[str]) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.timeout = timeout
         self.endpoints = endpoints  # known paths; anything else is metered as "other"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -38,45 +42,62 @@ class RequestContext:
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         path = scope["path"]
-        status = 500
+        status = 0  # until the response starts
         limit = self.max_body_bytes
+        extra_headers = [*secure_headers(path), (b"x-request-id", request_id.encode())]
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+                message["headers"] = [*message.get("headers", []), *extra_headers]
             await send(message)
 
         received = 0
+        declared = headers.get(b"content-length")
+        body_in = declared in (None, b"0") and b"transfer-encoding" not in headers
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, body_in
             message = await receive()
             received += len(message.get("body", b""))
             if received > limit:
                 raise PayloadTooLarge(f"body: more than the limit of {limit} bytes")
+            body_in = body_in or not message.get("more_body", False)
             return message
 
         metered = path not in UNMETERED
         start = time.perf_counter()
         if metered:
             IN_FLIGHT.inc()
+        endpoint = path if path in self.endpoints else "other"
         try:
-            declared = headers.get(b"content-length")
             if declared is not None and declared.isdigit() and int(declared) > limit:
                 await _reject_too_large(send_with_id, int(declared), limit)
             else:
-                await self.app(scope, limited_receive, send_with_id)
+                timer = asyncio.timeout(self.timeout)
+                try:
+                    async with timer:
+                        await self.app(scope, limited_receive, send_with_id)
+                except TimeoutError:
+                    if not timer.expired() or status:  # not ours, or too late for an answer
+                        raise
+                    child(TIMEOUTS, endpoint).inc()
+                    await error_response(self._timed_out(body_in))(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - start
+            status = status or 500  # an exception escaped: uvicorn answers 500
             if metered:
                 IN_FLIGHT.dec()
-                endpoint = path if path in self.endpoints else "other"
                 child(REQUESTS, endpoint, state.get("model", ""), state.get("version", ""), str(status)).inc()
                 child(REQUEST_LATENCY, endpoint).observe(elapsed)
             if access_log.isEnabledFor(logging.INFO):
                 _log_access(scope, status, elapsed, request_id)
+
+    def _timed_out(self, body_in: bool) -> ServiceError:
+        if not body_in:  # the client is the slow one
+            return RequestTimeout(f"body: not received within the limit of {self.timeout:g} s")
+        return Overloaded(f"request: not answered within the limit of {self.timeout:g} s; retry shortly")
 
 
 async def _reject_too_large(send: Send, declared: int, limit: int) -> None:

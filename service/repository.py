@@ -4,10 +4,16 @@ A folder is served only when its manifest is valid, its files lie inside the rep
 resolved), each file's sha256 equals the manifest's, and the ONNX inputs and outputs have the names
 and shapes the manifest implies. A folder that fails is logged with the exact reason and left out;
 the others still serve.
+
+A rescan (reload) builds a new repository next to the one serving: a folder whose manifest bytes
+are unchanged keeps its loaded model; a folder that fails to load keeps the model loaded before, if
+there was one. Only folders that failed at start-up, and still fail, make the service not ready: a
+broken new version published by a reload leaves the service serving what it served before.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import time
@@ -40,6 +46,7 @@ class LoadedModel:
     encoder: ort.InferenceSession
     decoder: ort.InferenceSession
     limits: BatchLimits
+    fingerprint: str  # sha256 of the manifest file, which holds the sha256 of every other file
     encoding: Batcher = field(init=False)  # await model.encoding(x) -> (mu, logvar), batched
     decoding: Batcher = field(init=False)  # await model.decoding(z) -> (x_mean,), batched
 
@@ -67,6 +74,16 @@ class LoadedModel:
         child(INFERENCE_LATENCY, self.name, self.version, "encoder").observe(time.perf_counter() - t0)
         return mu, logvar
 
+    def close(self) -> None:
+        self.encoding.close()
+        self.decoding.close()
+
+    async def retire(self, request_timeout: float) -> None:
+        """Close once no request can still be using this model: a request that picked it before it was
+        replaced is answered, or cut off, within the request timeout."""
+        await asyncio.sleep(request_timeout + 1)
+        self.close()
+
     def decode(self, z: np.ndarray) -> np.ndarray:
         """z [N, D] float32 -> x_mean [N, C, H, W] in [0, 1]."""
         t0 = time.perf_counter()
@@ -79,6 +96,7 @@ class LoadedModel:
 class LoadFailure:
     path: str
     reason: str
+    blocking: bool = True  # failed at start-up (not ready); False when a reload found it broken
 
 
 def session_options(threads: int) -> ort.SessionOptions:
@@ -114,7 +132,15 @@ def _check_io(session: ort.InferenceSession, net: str, expected: dict[str, list]
             raise ModelLoadError(f"{net}.onnx: {name} has shape {found[name]}, the manifest implies {shape}")
 
 
+def manifest_fingerprint(folder: Path) -> str:
+    try:
+        return hashlib.sha256((folder / MANIFEST_FILE).read_bytes()).hexdigest()
+    except OSError as e:
+        raise ModelLoadError(f"{MANIFEST_FILE} cannot be read: {e.strerror}") from e
+
+
 def load_model(folder: Path, settings: Settings) -> LoadedModel:
+    fingerprint = manifest_fingerprint(folder)
     try:
         manifest = Manifest.read(folder)
     except (OSError, ValidationError, ValueError) as e:
@@ -145,7 +171,8 @@ def load_model(folder: Path, settings: Settings) -> LoadedModel:
         max_queue=settings.max_queue,
         max_inline_rows=settings.max_inline_rows,
     )
-    model = LoadedModel(manifest, preprocessing, sessions["encoder"], sessions["decoder"], limits)
+    encoder, decoder = sessions["encoder"], sessions["decoder"]
+    model = LoadedModel(manifest, preprocessing, encoder, decoder, limits, fingerprint)
     # warm both sessions once so the first request does not pay for lazy initialisation
     model.decode(model.encode(np.zeros((1, *manifest.image_shape), dtype=np.float32))[0])
     return model
@@ -163,8 +190,11 @@ class ModelRepository:
     loaded: bool = False  # set once the start-up scan has finished
 
     @classmethod
-    def scan(cls, settings: Settings) -> ModelRepository:
+    def scan(cls, settings: Settings, previous: ModelRepository | None = None) -> ModelRepository:
+        """Load every model folder; with ``previous``, reuse what is unchanged and keep what broke."""
         repo = cls(default_name=settings.default_model, loaded=True)
+        old = previous.models if previous is not None else {}
+        still_blocking = {f.path for f in previous.failures if f.blocking} if previous is not None else None
         root = settings.models_dir
         if not root.is_dir():
             repo.failures.append(LoadFailure(str(root), "model repository folder does not exist"))
@@ -173,21 +203,41 @@ class ModelRepository:
         for folder in sorted(p for p in root.glob("*/*") if p.is_dir()):
             if folder.name.startswith(".") or folder.parent.name.startswith("."):
                 continue  # temporary folders of an export in progress
+            key = (folder.parent.name, folder.name)
+            path = "/".join(key)
             try:
+                kept = old.get(key)
+                if kept is not None and kept.fingerprint == manifest_fingerprint(folder):
+                    repo.models[key] = kept
+                    continue
                 model = load_model(folder, settings)
             except ModelLoadError as e:
-                repo.failures.append(LoadFailure(f"{folder.parent.name}/{folder.name}", str(e)))
-                log.error("model %s/%s not served: %s", folder.parent.name, folder.name, e)
+                blocking = still_blocking is None or path in still_blocking
+                if key in old:
+                    repo.models[key] = old[key]
+                    reason = f"{e}; the version loaded before goes on serving"
+                else:
+                    reason = str(e)
+                repo.failures.append(LoadFailure(path, reason, blocking=blocking))
+                log.error("model %s refused: %s", path, reason)
                 continue
-            repo.models[(model.name, model.version)] = model
+            repo.models[key] = model
             MODEL_INFO.labels(model.name, model.version, str(model.latent_dim)).set(1)
-            log.info("serving model %s/%s (latent_dim %d)", model.name, model.version, model.latent_dim)
+            log.info("serving model %s (latent_dim %d)", path, model.latent_dim)
         return repo
+
+    def retired_by(self, successor: ModelRepository) -> list[LoadedModel]:
+        """This repository's models that ``successor`` no longer holds."""
+        kept = {id(m) for m in successor.models.values()}
+        gone = [m for m in self.models.values() if id(m) not in kept]
+        for model in gone:
+            if (model.name, model.version) not in successor.models:
+                MODEL_INFO.labels(model.name, model.version, str(model.latent_dim)).set(0)
+        return gone
 
     def close(self) -> None:
         for model in self.models.values():
-            model.encoding.close()
-            model.decoding.close()
+            model.close()
 
     def versions(self, name: str) -> list[str]:
         return sorted((v for n, v in self.models if n == name), key=_version_key)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from common.manifest import SAFE_NAME
 
@@ -14,7 +14,8 @@ OutputFormat = Literal["png", "array"]
 
 
 class Request(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: a JSON string is not an int nor a bool, so the body means what its schema says
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     model: str | None = Field(None, pattern=SAFE_NAME, description="model name (default: the default model)")
     version: str | None = Field(None, pattern=SAFE_NAME, description="version (default: the highest)")
@@ -50,17 +51,20 @@ class SampleRequest(Generating):
     model_config = ConfigDict(json_schema_extra={"examples": [{"n": 16, "seed": 7, "temperature": 1.0}]})
 
 
-class Endpoint(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class LatentEnd(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    z: Latent | None = Field(None, description="a latent of D numbers")
-    image: str | None = Field(None, description="a base64-encoded image, encoded to its mean mu")
+    z: Latent = Field(description="a latent of D numbers")
 
-    @model_validator(mode="after")
-    def _exactly_one(self) -> Endpoint:
-        if (self.z is None) == (self.image is None):
-            raise ValueError("give exactly one of z or image")
-        return self
+
+class ImageEnd(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    image: str = Field(description="a base64-encoded image, encoded to its mean mu")
+
+
+# exactly one of z or image: two shapes that no body can match both of, as the schema says too
+Endpoint = LatentEnd | ImageEnd
 
 
 class InterpolateRequest(Generating):
@@ -114,3 +118,21 @@ class ModelsResponse(BaseModel):
     default_model: str
     models: list[ModelEntry]
     failed: list[dict[str, str]]
+
+
+class ValidationIssue(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ErrorResponse(BaseModel):
+    detail: str | list[ValidationIssue] = Field(
+        description="what is wrong, naming the field and the limit; a list for schema violations"
+    )
+
+
+class ReloadResponse(BaseModel):
+    models: list[str] = Field(description="name/version of every model served after the reload")
+    failed: list[dict[str, str]] = Field(description="folders refused, and why")
+    workers_signalled: bool = Field(description="with several workers: the others were told to reload")

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -24,6 +24,30 @@ class Settings(BaseSettings):
     forwarded_allow_ips: str = Field(
         "127.0.0.1",
         description="Proxies trusted for X-Forwarded-For (comma-separated, or * behind a private gateway).",
+    )
+    max_connections: int = Field(
+        1024, ge=1, description="Most open connections and requests per worker; beyond, uvicorn answers 503."
+    )
+    max_header_bytes: int = Field(
+        16384, ge=1024, le=1 << 20, description="Largest request line and headers together; beyond it 431."
+    )
+    request_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="Most seconds a request may take, body upload included: 408 while the body is still "
+        "arriving, 503 with Retry-After once it is in.",
+    )
+    api_tokens: SecretStr | None = Field(
+        None, description="Bearer tokens (comma-separated) every endpoint but /healthz and /readyz requires."
+    )
+    api_tokens_file: Path | None = Field(
+        None, description="A file of bearer tokens, one per line; with VAE_API_TOKENS both are accepted."
+    )
+    admin_token: SecretStr | None = Field(
+        None, description="Enables POST /admin/reload for requests bearing this token (off when unset)."
+    )
+    metrics_port: int | None = Field(
+        None, ge=1, le=65535, description="Serve /metrics on this port of VAE_HOST instead of the API port."
     )
     ort_threads: int = Field(
         1, ge=0, le=64, description="onnxruntime intra-op threads per session (0: all cores)."

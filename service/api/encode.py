@@ -12,7 +12,7 @@ from starlette.datastructures import UploadFile
 
 from service.api.bodies import JSON, media_type, model_names, read_json, request_body
 from service.api.deps import select_model, settings_of
-from service.errors import Unprocessable, UnsupportedMediaType
+from service.errors import Unprocessable, UnsupportedMediaType, error_responses
 from service.inference import b64decode, check_image_bytes, image_inputs
 from service.metrics import IMAGES, child
 from service.outputs import NumpyJSONResponse
@@ -45,7 +45,8 @@ async def _multipart(request: Request, settings: Settings) -> tuple[EncodeJSON, 
         fields = {k: v for k, v in form.items() if k != "files" and isinstance(v, str)}
     model_names(fields)
     try:
-        options = EncodeJSON(images=["-"], **fields)  # type: ignore[arg-type]
+        # form fields are strings by nature: "true" and "7" convert here, unlike in JSON
+        options = EncodeJSON.model_validate({"images": ["-"], **fields}, strict=False)
     except ValidationError as e:
         raise RequestValidationError(e.errors(include_url=False, include_input=False)) from e
     if not files:
@@ -61,6 +62,7 @@ async def _json(request: Request) -> tuple[EncodeJSON, list[bytes]]:
 @router.post(
     "/encode",
     response_model=EncodeResponse,
+    responses=error_responses(400, 401, 404, 408, 413, 415, 422, 503),
     openapi_extra=request_body(EncodeJSON, **MULTIPART),
     summary="Encode images to the mean and standard deviation of q(z|x)",
 )

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request, Response
 
 from service.api.bodies import media_type, model_names, read_json, request_body
 from service.api.deps import select_model, settings_of
-from service.errors import Unprocessable
+from service.errors import Unprocessable, error_responses
 from service.inference import (
     b64decode,
     check_image_bytes,
@@ -30,13 +30,15 @@ from service.schemas import (
     ImagesResponse,
     InterpolateRequest,
     InterpolateResponse,
+    LatentEnd,
     SampleRequest,
     SampleResponse,
 )
 from service.settings import Settings
 
 router = APIRouter(tags=["images"])
-IMAGE_TYPES: dict[int | str, dict[str, Any]] = {
+ERRORS = error_responses(400, 401, 404, 408, 413, 415, 422, 503)
+IMAGE_TYPES: dict[int | str, dict[str, Any]] = ERRORS | {
     200: {
         "content": {
             "image/png": {},
@@ -113,9 +115,8 @@ async def sample(request: Request) -> Response:
 
 
 async def _endpoint_latent(end: Endpoint, field: str, model: LoadedModel, settings: Settings) -> np.ndarray:
-    if end.z is not None:
+    if isinstance(end, LatentEnd):
         return latents([end.z], model.latent_dim, 1, f"{field}.z")[0]
-    assert end.image is not None
     data = b64decode(end.image, f"{field}.image")
     check_image_bytes(data, settings.max_image_bytes, f"{field}.image")
     x = await image_inputs([(data, f"{field}.image")], model.preprocessing)

@@ -5,12 +5,18 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from service.api.deps import repository_of
+from service.errors import error_responses
 from service.schemas import ModelEntry, ModelsResponse
 
 router = APIRouter(tags=["models"])
 
 
-@router.get("/models", response_model=ModelsResponse, summary="Models and versions with their manifests")
+@router.get(
+    "/models",
+    response_model=ModelsResponse,
+    responses=error_responses(401),
+    summary="Models and versions with their manifests",
+)
 async def models(request: Request) -> ModelsResponse:
     repository = repository_of(request)
     entries = []

@@ -100,9 +100,9 @@ def test_oversize_images_are_refused_before_decoding() -> None:
         preprocess_bytes(big, Preprocessing(max_pixels=10_000))
 
 
-def test_only_the_first_frame_of_an_animation_is_used() -> None:
+def test_animated_images_are_refused() -> None:
     frames = [Image.fromarray(np.full((28, 28), v, dtype=np.uint8)) for v in (255, 0, 0)]
     buf = io.BytesIO()
     frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:])
-    x = preprocess_bytes(buf.getvalue(), MNIST)
-    assert x.min() == 1.0
+    with pytest.raises(ImageError, match="animated images are not accepted"):
+        preprocess_bytes(buf.getvalue(), MNIST)

@@ -52,7 +52,7 @@ def test_a_file_whose_hash_differs_is_refused_and_the_rest_still_serve(
         repo = ModelRepository.scan(settings_for(repo_copy))
     assert list(repo.models) == [("digits", "10")]
     assert repo.failures[0].path == "digits/2" and "decoder.onnx has sha256" in repo.failures[0].reason
-    assert "model digits/2 not served: decoder.onnx has sha256" in caplog.text
+    assert "model digits/2 refused: decoder.onnx has sha256" in caplog.text
 
 
 def test_a_file_outside_the_repository_is_refused_even_with_the_right_hash(
