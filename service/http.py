@@ -8,6 +8,7 @@ Here the head's bytes are counted as they arrive and a head over ``VAE_MAX_HEADE
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -40,13 +41,21 @@ class BoundedHeadProtocol(HttpToolsProtocol):
         self.reading_head, self.head_bytes, self.crossed = True, 0, True
         super().on_message_complete()
 
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to bytes that are not HTTP/1.1, as JSON like every other error."""
+        self._answer(400, "Bad Request", f"request: not valid HTTP/1.1 ({msg.rstrip('.')})")
+
     def _refuse(self) -> None:
-        body = (
-            f'{{"detail":"headers: the request line and headers are more than the limit of '
-            f'{self.max_head_bytes} bytes (VAE_MAX_HEADER_BYTES)"}}'
-        ).encode()
+        detail = (
+            f"headers: the request line and headers are more than the limit of {self.max_head_bytes} "
+            "bytes (VAE_MAX_HEADER_BYTES)"
+        )
+        self._answer(431, "Request Header Fields Too Large", detail)
+
+    def _answer(self, status: int, reason: str, detail: str) -> None:
+        body = json.dumps({"detail": detail}).encode()
         head = (
-            "HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
+            f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
             f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
         ).encode()
         self.transport.write(head + body)

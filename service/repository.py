@@ -247,6 +247,10 @@ class ModelRepository:
         # models are fixed once the scan is done: looked up on every request, worked out once
         return {name: self.versions(name)[-1] for name in self.names()}
 
+    @cached_property
+    def max_latent_dim(self) -> int:
+        return max((m.latent_dim for m in self.models.values()), default=1)
+
     def names(self) -> list[str]:
         return sorted({n for n, _ in self.models})
 

@@ -17,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
 from common.manifest import SAFE_NAME
-from service.errors import Unprocessable, UnsupportedMediaType
+from service.errors import PayloadTooLarge, Unprocessable, UnsupportedMediaType
 
 Body = TypeVar("Body", bound=BaseModel)
 JSON = "application/json"
@@ -44,12 +44,18 @@ def media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
 
-async def read_json(request: Request, model: type[Body]) -> Body:
-    """The body validated as ``model``; FastAPI's usual 422 when it does not validate."""
+async def read_json(request: Request, model: type[Body], max_bytes: int | None = None) -> Body:
+    """The body validated as ``model``; FastAPI's usual 422 when it does not validate.
+
+    ``max_bytes``, when given, is checked before parsing: parsing builds a Python object per JSON
+    number, 245 MiB and 0.36 s of the event loop for 13 MiB of latents (measured)."""
     if media_type(request) != JSON:
         raise UnsupportedMediaType(f"content-type: {media_type(request) or 'none'}; send {JSON}")
+    body = await request.body()
+    if max_bytes is not None and len(body) > max_bytes:
+        raise PayloadTooLarge(f"body: {len(body)} bytes of JSON, more than the limit of {max_bytes} here")
     try:
-        return model.model_validate_json(await request.body())
+        return model.model_validate_json(body)
     except ValidationError as e:
         raise RequestValidationError(e.errors(include_url=False, include_input=False)) from e
 

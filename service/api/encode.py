@@ -9,10 +9,11 @@ from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 
 from service.api.bodies import JSON, media_type, model_names, read_json, request_body
 from service.api.deps import select_model, settings_of
-from service.errors import Unprocessable, UnsupportedMediaType, error_responses
+from service.errors import BadRequest, Unprocessable, UnsupportedMediaType, error_responses
 from service.inference import b64decode, check_image_bytes, image_inputs
 from service.metrics import IMAGES, child
 from service.outputs import NumpyJSONResponse
@@ -40,9 +41,12 @@ MULTIPART = {
 
 async def _multipart(request: Request, settings: Settings) -> tuple[EncodeJSON, list[bytes]]:
     limits = {"max_files": settings.max_images, "max_fields": 16, "max_part_size": settings.max_image_bytes}
-    async with request.form(**limits) as form:  # closes the uploads' temporary files on exit
-        files = [await f.read() for f in form.getlist("files") if isinstance(f, UploadFile)]
-        fields = {k: v for k, v in form.items() if k != "files" and isinstance(v, str)}
+    try:
+        async with request.form(**limits) as form:  # closes the uploads' temporary files on exit
+            files = [await f.read() for f in form.getlist("files") if isinstance(f, UploadFile)]
+            fields = {k: v for k, v in form.items() if k != "files" and isinstance(v, str)}
+    except HTTPException as e:  # Starlette's word for a body python-multipart could not parse
+        raise BadRequest(f"body: not valid multipart/form-data: {e.detail}") from e
     model_names(fields)
     try:
         # form fields are strings by nature: "true" and "7" convert here, unlike in JSON

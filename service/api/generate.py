@@ -9,7 +9,7 @@ import numpy as np
 from fastapi import APIRouter, Request, Response
 
 from service.api.bodies import media_type, model_names, read_json, request_body
-from service.api.deps import select_model, settings_of
+from service.api.deps import repository_of, select_model, settings_of
 from service.errors import Unprocessable, error_responses
 from service.inference import (
     b64decode,
@@ -82,7 +82,9 @@ async def decode(request: Request) -> Response:
         z = latent_array(read_npy(await request.body(), "z"), model.latent_dim, settings.max_images)
         fmt = "png"
     else:
-        body = await read_json(request, DecodeRequest)
+        # room for the most latents allowed, of the widest model served, at 64 characters a number
+        most = settings.max_images * repository_of(request).max_latent_dim * 64 + 4096
+        body = await read_json(request, DecodeRequest, max_bytes=most)
         model = select_model(request, body.model, body.version)
         z = latents(body.z, model.latent_dim, settings.max_images)
         fmt = body.format

@@ -1,0 +1,41 @@
+"""Every hostile input of reliability/hostile.py against a real server: each gets its clear 4xx, the
+next valid request is answered correctly, and the server's memory stays bounded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from reliability.hostile import CASES, SLOW_TIMEOUT, MiB, run_cases, valid_decode
+from reliability.probe import usage
+from tests.conftest import free_port
+from tests.processes import service
+
+LATENT_DIM = 4  # of the tiny digits model
+MEMORY_BOUND_MIB = 96  # the most the peak RSS may grow over all cases (16 MiB bodies among them)
+
+
+def test_hostile_inputs_get_a_clear_4xx_and_leave_the_server_well(
+    model_repository: Path, tmp_path: Path
+) -> None:
+    port = free_port()
+    settings = {
+        "default_model": "digits",
+        "request_timeout_seconds": str(SLOW_TIMEOUT),
+        "access_log": "false",
+    }
+    with service(model_repository, tmp_path, port, **settings) as process:
+        for _ in range(20):
+            assert valid_decode(port, LATENT_DIM).status == 200
+        before = usage(process.pid)
+        outcomes = run_cases(port, process.pid, LATENT_DIM)
+        after = usage(process.pid)
+    for o in outcomes:
+        assert (o.answer.status, o.case.says in o.answer.detail()) == (o.case.status, True), (
+            o.case.name,
+            o.answer.status,
+            o.answer.detail(),
+        )
+        assert o.answer.headers.get("content-type") == "application/json", o.case.name
+        assert o.next_ok, f"the valid request after {o.case.name!r} failed"
+    assert (after.peak - before.rss) / MiB < MEMORY_BOUND_MIB, (before, after)
+    assert len(outcomes) == len(CASES) >= 35
