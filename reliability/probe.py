@@ -36,10 +36,10 @@ def exchange(port: int, chunks: list[bytes], timeout: float = 30, pause: float =
                 sock.sendall(chunk)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the server answered and closed before reading everything: read what it said
-        return _read_answer(sock, time.monotonic() + timeout)
+        return read_answer(sock, time.monotonic() + timeout)
 
 
-def _read_answer(sock: socket.socket, deadline: float) -> Answer:
+def read_answer(sock: socket.socket, deadline: float) -> Answer:
     data = b""
     while b"\r\n\r\n" not in data and time.monotonic() < deadline:
         try:

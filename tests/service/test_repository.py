@@ -112,3 +112,40 @@ def test_the_api_reports_a_refused_model_and_serves_the_rest(repo_copy: Path) ->
         missing = client.post("/sample", json={"n": 1, "version": "10"})
         assert missing.status_code == 404 and "available: 2" in missing.json()["detail"]
         assert client.get("/healthz").status_code == 200
+
+
+def _break(folder: Path) -> None:
+    """A new manifest (so the folder counts as changed) whose decoder's hash no longer holds."""
+    _edit_manifest(folder, metrics={"test_nll_nats": 1.0})
+    decoder = folder / "decoder.onnx"
+    decoder.write_bytes(decoder.read_bytes()[:-1])
+
+
+def test_a_rescan_reuses_what_is_unchanged_and_keeps_what_broke(repo_copy: Path) -> None:
+    settings = settings_for(repo_copy)
+    first = ModelRepository.scan(settings)
+    _break(repo_copy / "digits" / "10")
+    shutil.copytree(repo_copy / "digits" / "2", repo_copy / "digits" / "11")
+    _edit_manifest(repo_copy / "digits" / "11", version="11")
+    second = ModelRepository.scan(settings, previous=first)
+    assert second.models[("digits", "2")] is first.models[("digits", "2")]  # unchanged: not reloaded
+    assert second.models[("digits", "10")] is first.models[("digits", "10")]  # broken: the old one serves
+    assert second.get().version == "11"  # a good new version is the new default
+    (failure,) = second.failures
+    assert failure.path == "digits/10" and "goes on serving" in failure.reason and not failure.blocking
+    assert first.retired_by(second) == []
+
+
+def test_a_folder_that_failed_at_start_up_blocks_readiness_until_it_loads(repo_copy: Path) -> None:
+    settings = settings_for(repo_copy)
+    _break(repo_copy / "digits" / "10")
+    first = ModelRepository.scan(settings)
+    assert [f.blocking for f in first.failures] == [True]
+    second = ModelRepository.scan(settings, previous=first)
+    assert [f.blocking for f in second.failures] == [True]  # still broken: still not ready
+    shutil.rmtree(repo_copy / "digits" / "10")
+    third = ModelRepository.scan(settings, previous=second)
+    assert third.failures == [] and list(third.models) == [("digits", "2")]
+    shutil.rmtree(repo_copy / "digits" / "2")
+    fourth = ModelRepository.scan(settings, previous=third)
+    assert third.retired_by(fourth) == [third.models[("digits", "2")]] and fourth.models == {}
