@@ -86,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         RequestContext,
         max_body_bytes=settings.max_body_bytes,
         timeout=settings.request_timeout_seconds,
+        max_in_flight=settings.max_in_flight,
         endpoints=paths,
     )
     return app

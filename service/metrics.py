@@ -32,7 +32,7 @@ REQUESTS = Counter(
 )
 REQUEST_LATENCY = Histogram(
     "vae_request_duration_seconds",
-    "Time from request to response, by endpoint.",
+    "Time from request to response of the requests admitted (not shed), by endpoint.",
     ["endpoint"],
     buckets=LATENCY_BUCKETS,
 )
@@ -63,6 +63,11 @@ REJECTED = Counter(
     "vae_rejected_total",
     "Requests refused with 503 because the model's queue was full.",
     ["model", "version", "network"],
+)
+SHED = Counter(
+    "vae_shed_total",
+    "Requests refused with 503 on arrival because VAE_MAX_IN_FLIGHT requests were being answered.",
+    ["endpoint"],
 )
 TIMEOUTS = Counter(
     "vae_request_timeouts_total",

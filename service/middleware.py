@@ -16,7 +16,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import Overloaded, PayloadTooLarge, RequestTimeout, ServiceError, error_response
-from service.metrics import IN_FLIGHT, REQUEST_LATENCY, REQUESTS, TIMEOUTS, child
+from service.metrics import IN_FLIGHT, REQUEST_LATENCY, REQUESTS, SHED, TIMEOUTS, child
 from service.security import secure_headers
 
 access_log = logging.getLogger("service.access")
@@ -25,10 +25,14 @@ UNMETERED = {"/healthz", "/readyz", "/metrics"}
 
 
 class RequestContext:
-    def __init__(self, app: ASGIApp, max_body_bytes: int, timeout: float, endpoints: set[str]) -> None:
+    def __init__(
+        self, app: ASGIApp, max_body_bytes: int, timeout: float, max_in_flight: int, endpoints: set[str]
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.timeout = timeout
+        self.max_in_flight = max_in_flight
+        self.in_flight = 0  # metered requests being answered by this worker
         self.endpoints = endpoints  # known paths; anything else is metered as "other"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -68,11 +72,22 @@ class RequestContext:
 
         metered = path not in UNMETERED
         start = time.perf_counter()
+        endpoint = path if path in self.endpoints else "other"
+        # Requests over the limit are refused before their body is read. Without a limit every
+        # request admitted shares the event loop with all the others, and waits for all of them.
+        shed = metered and self.in_flight >= self.max_in_flight
         if metered:
             IN_FLIGHT.inc()
-        endpoint = path if path in self.endpoints else "other"
+            self.in_flight += 1
         try:
-            if declared is not None and declared.isdigit() and int(declared) > limit:
+            if shed:
+                child(SHED, endpoint).inc()
+                busy = Overloaded(
+                    f"requests: {self.in_flight - 1} in flight in this worker, the limit of "
+                    "VAE_MAX_IN_FLIGHT; retry shortly"
+                )
+                await error_response(busy)(scope, receive, send_with_id)
+            elif declared is not None and declared.isdigit() and int(declared) > limit:
                 await _reject_too_large(send_with_id, int(declared), limit)
             else:
                 timer = asyncio.timeout(self.timeout)
@@ -89,8 +104,10 @@ class RequestContext:
             status = status or 500  # an exception escaped: uvicorn answers 500
             if metered:
                 IN_FLIGHT.dec()
+                self.in_flight -= 1
                 child(REQUESTS, endpoint, state.get("model", ""), state.get("version", ""), str(status)).inc()
-                child(REQUEST_LATENCY, endpoint).observe(elapsed)
+                if not shed:  # no work was done: its time says nothing of the service's latency
+                    child(REQUEST_LATENCY, endpoint).observe(elapsed)
             if access_log.isEnabledFor(logging.INFO):
                 _log_access(scope, status, elapsed, request_id)
 

@@ -28,6 +28,12 @@ class Settings(BaseSettings):
     max_connections: int = Field(
         1024, ge=1, description="Most open connections and requests per worker; beyond, uvicorn answers 503."
     )
+    max_in_flight: int = Field(
+        256,
+        ge=1,
+        description="Most requests one worker works on at once; beyond it 503 with Retry-After at once, "
+        "so the ones admitted are answered in bounded time (probes and /metrics are not counted).",
+    )
     max_header_bytes: int = Field(
         16384, ge=1024, le=1 << 20, description="Largest request line and headers together; beyond it 431."
     )

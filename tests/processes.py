@@ -72,7 +72,12 @@ def service_env(models: Path, port: int, metrics_dir: Path, **settings: str) -> 
 
 @contextmanager
 def service(
-    models: Path, folder: Path, port: int, python: str = sys.executable, cwd: Path = ROOT, **settings: str
+    models: Path,
+    folder: Path,
+    port: int,
+    python: str = sys.executable,
+    cwd: Path | str = ROOT,
+    **settings: str,
 ) -> Iterator[subprocess.Popen]:
     """``python -m service`` on 127.0.0.1:port, logging to folder/service-<port>.log, once ready."""
     env = service_env(models, port, folder / f"metrics-{port}", **settings)
