@@ -17,7 +17,7 @@ EVAL_K ?= 1000
 SYSTEM_PACKAGES := nginx-light prometheus wrk
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo) DEBIAN_FRONTEND=noninteractive
 
-.PHONY: serve test bench bench-tune system-deps lock train evaluate export lint format clean
+.PHONY: serve test bench bench-tune soak reliability system-deps lock train evaluate export lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,16 @@ bench: $(VENV)/.dev system-deps
 # the sweeps behind the service's defaults; writes benchmarks/tuning.md (~7 min)
 bench-tune: $(VENV)/.dev system-deps
 	$(BIN)/python -m benchmarks.tune
+
+# mixed valid and invalid traffic at 32 connections for 10 minutes; writes reliability/soak.md
+soak: $(VENV)/.dev
+	$(BIN)/python -m reliability.soak --seconds 600
+
+# hostile inputs with memory measured, and overload with and without admission limits (~2 min);
+# write reliability/hostile.md and reliability/overload.md
+reliability: $(VENV)/.dev
+	$(BIN)/python -m reliability.hostile
+	$(BIN)/python -m reliability.overload
 
 # installs only what is missing; refreshes the package lists once when the first attempt fails
 system-deps:

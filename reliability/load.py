@@ -4,9 +4,10 @@ back to back for a fixed time, recording every status and latency."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import httpx2 as httpx
@@ -20,6 +21,7 @@ Request = tuple[str, str, dict]
 class Result:
     seconds: float
     statuses: list[int] = field(default_factory=list)  # 0: a transport error
+    sent: list[int] = field(default_factory=list)  # the number given to next_request, per answer
     latencies: list[float] = field(default_factory=list)
     retry_after: set[str] = field(default_factory=set)  # Retry-After values seen on 503s
     errors: list[str] = field(default_factory=list)  # transport errors and unexpected statuses
@@ -42,27 +44,30 @@ async def _worker(
     result: Result,
     n: int,
     backoff: bool,
+    numbers: Iterator[int],
 ) -> None:
-    for i in range(n):
+    for _ in range(n):
         if time.monotonic() >= deadline:
             return
-        method, path, kwargs = next_request(i)
+        number = next(numbers)
+        method, path, kwargs = next_request(number)
         start = time.monotonic()
         try:
             response = await client.request(method, path, **kwargs)
         except httpx.TransportError as e:
             result.statuses.append(0)
+            result.sent.append(number)
             result.latencies.append(time.monotonic() - start)
             result.errors.append(f"{method} {path}: {type(e).__name__}")
             continue
         result.statuses.append(response.status_code)
+        result.sent.append(number)
         result.latencies.append(time.monotonic() - start)
         if response.status_code == 503:
             wait = response.headers.get("retry-after", "")
             result.retry_after.add(wait)
-            if (
-                backoff and wait.isdigit()
-            ):  # as a well-behaved client does, spread out so as not to return as one
+            # as a well-behaved client does, spread out so that the refused do not return as one
+            if backoff and wait.isdigit():
                 pause = float(wait) * random.uniform(1.0, 1.5)
                 await asyncio.sleep(min(pause, max(0.0, deadline - time.monotonic())))
 
@@ -78,10 +83,11 @@ async def _drive(
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
         result = Result(seconds)
+        numbers = itertools.count()  # shared: the requests go out in next_request's order
         deadline = time.monotonic() + seconds
         await asyncio.gather(
             *(
-                _worker(client, next_request, deadline, result, per_connection, backoff)
+                _worker(client, next_request, deadline, result, per_connection, backoff, numbers)
                 for _ in range(connections)
             )
         )
