@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from service.schemas import ErrorResponse
 
@@ -88,18 +89,23 @@ ERROR_DESCRIPTIONS = {
 }
 
 
-def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+def error_responses(*codes: int, model: type[BaseModel] = ErrorResponse) -> dict[int | str, dict[str, Any]]:
     """The OpenAPI ``responses`` entries of the given error statuses, all with the same body."""
-    return {code: {"model": ErrorResponse, "description": ERROR_DESCRIPTIONS[code]} for code in codes}
+    return {code: {"model": model, "description": ERROR_DESCRIPTIONS[code]} for code in codes}
 
 
-def error_response(exc: ServiceError) -> JSONResponse:
-    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+def error_key(path: str) -> str:
+    """The Open Inference Protocol has its errors as {"error": ...}; the native API as {"detail": ...}."""
+    return "error" if path.startswith("/v2/") else "detail"
+
+
+def error_response(exc: ServiceError, path: str = "") -> JSONResponse:
+    return JSONResponse({error_key(path): exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
 
 async def _service_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ServiceError)
-    return error_response(exc)
+    return error_response(exc, request.url.path)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -13,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from service.api import admin, encode, generate, health, models
+from service.api import admin, encode, generate, health, models, v2
 from service.api.bodies import add_body_schemas
 from service.errors import install_error_handlers
 from service.logs import configure_logging
@@ -71,7 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.repository = ModelRepository(default_name=settings.default_model)  # empty until loaded
     install_error_handlers(app)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    routers = [encode.router, generate.router, models.router, health.router]
+    routers = [encode.router, generate.router, models.router, health.router, v2.router]
     if settings.metrics_port is None:  # else `python -m service` serves them on their own port
         routers.append(health.metrics_router)
     if settings.admin_token is not None:

@@ -15,13 +15,20 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import Overloaded, PayloadTooLarge, RequestTimeout, ServiceError, error_response
+from service.errors import (
+    Overloaded,
+    PayloadTooLarge,
+    RequestTimeout,
+    ServiceError,
+    error_key,
+    error_response,
+)
 from service.metrics import IN_FLIGHT, REQUEST_LATENCY, REQUESTS, SHED, TIMEOUTS, child
 from service.security import secure_headers
 
 access_log = logging.getLogger("service.access")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-UNMETERED = {"/healthz", "/readyz", "/metrics"}
+UNMETERED = {"/healthz", "/readyz", "/metrics", "/v2/health/live", "/v2/health/ready"}
 
 
 class RequestContext:
@@ -80,15 +87,15 @@ class RequestContext:
             IN_FLIGHT.inc()
             self.in_flight += 1
         try:
-            if shed:
+            if shed:  # refused before routing: metered under its path
                 child(SHED, endpoint).inc()
                 busy = Overloaded(
                     f"requests: {self.in_flight - 1} in flight in this worker, the limit of "
                     "VAE_MAX_IN_FLIGHT; retry shortly"
                 )
-                await error_response(busy)(scope, receive, send_with_id)
+                await error_response(busy, path)(scope, receive, send_with_id)
             elif declared is not None and declared.isdigit() and int(declared) > limit:
-                await _reject_too_large(send_with_id, int(declared), limit)
+                await _reject_too_large(send_with_id, int(declared), limit, error_key(path))
             else:
                 timer = asyncio.timeout(self.timeout)
                 try:
@@ -98,10 +105,13 @@ class RequestContext:
                     if not timer.expired() or status:  # not ours, or too late for an answer
                         raise
                     child(TIMEOUTS, endpoint).inc()
-                    await error_response(self._timed_out(body_in))(scope, receive, send_with_id)
+                    await error_response(self._timed_out(body_in), path)(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - start
             status = status or 500  # an exception escaped: uvicorn answers 500
+            route = scope.get("route")  # the route Starlette matched: templates keep the labels few
+            if route is not None and getattr(route, "path", None) in self.endpoints:
+                endpoint = route.path
             if metered:
                 IN_FLIGHT.dec()
                 self.in_flight -= 1
@@ -117,9 +127,9 @@ class RequestContext:
         return Overloaded(f"request: not answered within the limit of {self.timeout:g} s; retry shortly")
 
 
-async def _reject_too_large(send: Send, declared: int, limit: int) -> None:
+async def _reject_too_large(send: Send, declared: int, limit: int, key: str) -> None:
     """Answer 413 from the Content-Length alone, before reading any of the body."""
-    body = f'{{"detail":"body: {declared} bytes, more than the limit of {limit} bytes"}}'.encode()
+    body = f'{{"{key}":"body: {declared} bytes, more than the limit of {limit} bytes"}}'.encode()
     await send(
         {
             "type": "http.response.start",

@@ -48,12 +48,12 @@ class LoadedModel:
     limits: BatchLimits
     fingerprint: str  # sha256 of the manifest file, which holds the sha256 of every other file
     encoding: Batcher = field(init=False)  # await model.encoding(x) -> (mu, logvar), batched
-    decoding: Batcher = field(init=False)  # await model.decoding(z) -> (x_mean,), batched
+    decoding: Batcher = field(init=False)  # await model.decoding(z) -> every decoder output, batched
 
     def __post_init__(self) -> None:
         labels = self.manifest.name, self.manifest.version
         self.encoding = Batcher(self.encode, self.limits, (*labels, "encoder"))
-        self.decoding = Batcher(lambda z: (self.decode(z),), self.limits, (*labels, "decoder"))
+        self.decoding = Batcher(self.decode_all, self.limits, (*labels, "decoder"))
 
     @property
     def name(self) -> str:
@@ -83,6 +83,18 @@ class LoadedModel:
         replaced is answered, or cut off, within the request timeout."""
         await asyncio.sleep(request_timeout + 1)
         self.close()
+
+    @property
+    def decoder_outputs(self) -> list[str]:
+        """x_mean first, then (for a Bernoulli likelihood) logits: the contract's order."""
+        return [o.name for o in self.decoder.get_outputs()]
+
+    def decode_all(self, z: np.ndarray) -> tuple[np.ndarray, ...]:
+        """z [N, D] float32 -> every decoder output, in ``decoder_outputs`` order."""
+        t0 = time.perf_counter()
+        outputs = self.decoder.run(None, {"z": z})
+        child(INFERENCE_LATENCY, self.name, self.version, "decoder").observe(time.perf_counter() - t0)
+        return tuple(outputs)
 
     def decode(self, z: np.ndarray) -> np.ndarray:
         """z [N, D] float32 -> x_mean [N, C, H, W] in [0, 1]."""
@@ -162,6 +174,8 @@ def load_model(folder: Path, settings: Settings) -> LoadedModel:
     shapes = tensor_shapes(manifest.latent_dim, manifest.image_shape, manifest.likelihood)
     for net in ("encoder", "decoder"):
         _check_io(sessions[net], net, shapes[net])
+    if sessions["decoder"].get_outputs()[0].name != "x_mean":
+        raise ModelLoadError("decoder.onnx: its first output must be x_mean, as the contract orders them")
     preprocessing = Preprocessing.from_dict(
         manifest.preprocessing_config | {"max_pixels": settings.max_image_pixels}
     )

@@ -114,10 +114,21 @@ class ModelEntry(ModelNamed):
     manifest: dict[str, Any]
 
 
+class Limits(BaseModel):
+    """What one request may hold: clients split their work to fit."""
+
+    max_images: int
+    max_n: int
+    max_steps: int
+    max_body_bytes: int
+    max_image_bytes: int
+
+
 class ModelsResponse(BaseModel):
     default_model: str
     models: list[ModelEntry]
     failed: list[dict[str, str]]
+    limits: Limits
 
 
 class ValidationIssue(BaseModel):
@@ -130,6 +141,10 @@ class ErrorResponse(BaseModel):
     detail: str | list[ValidationIssue] = Field(
         description="what is wrong, naming the field and the limit; a list for schema violations"
     )
+
+
+class V2ErrorResponse(BaseModel):
+    error: str = Field(description="what is wrong (the Open Inference Protocol's error body)")
 
 
 class ReloadResponse(BaseModel):

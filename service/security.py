@@ -1,8 +1,9 @@
 """Who may call the service, and the headers every response carries.
 
 Bearer tokens come from ``VAE_API_TOKENS`` and/or ``VAE_API_TOKENS_FILE``; when there are none,
-the API is open (the gateway's job, as in the shipped compose file). Probes (/healthz, /readyz)
-never need a token, so an orchestrator can check a replica without one; /admin/ checks its own.
+the API is open (the gateway's job, as in the shipped compose file). Probes (/healthz, /readyz and
+the Open Inference Protocol's /v2/health/*) never need a token, so an orchestrator can check a
+replica without one; /admin/ checks its own.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from service.errors import Unauthorized, error_response
 from service.settings import Settings
 
-OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/v2/health/live", "/v2/health/ready"})
 ADMIN_PREFIX = "/admin/"
 # the interactive docs load their scripts and styles from a CDN, so a CSP of 'none' would blank them
 DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
@@ -93,4 +94,4 @@ class BearerAuth:
             return
         given = b"authorization" in headers
         detail = f"authorization: {'the bearer token is not valid' if given else 'send a bearer token'}"
-        await error_response(Unauthorized(detail))(scope, receive, send)
+        await error_response(Unauthorized(detail), path)(scope, receive, send)

@@ -62,7 +62,7 @@ def _check_limit(field: str, value: int, limit: int, setting: str) -> None:
 
 
 async def _decode(endpoint: str, model: LoadedModel, z: np.ndarray) -> np.ndarray:
-    (x_mean,) = await model.decoding(z)
+    x_mean = (await model.decoding(z))[0]
     child(IMAGES, endpoint, model.name, model.version).inc(len(z))
     return x_mean
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from service.api.deps import repository_of
+from service.api.deps import repository_of, settings_of
 from service.errors import error_responses
-from service.schemas import ModelEntry, ModelsResponse
+from service.schemas import Limits, ModelEntry, ModelsResponse
 
 router = APIRouter(tags=["models"])
 
@@ -29,4 +29,12 @@ async def models(request: Request) -> ModelsResponse:
                 ModelEntry(model=name, version=version, default=default, manifest=manifest.model_dump())
             )
     failed = [{"path": f.path, "reason": f.reason} for f in repository.failures]
-    return ModelsResponse(default_model=repository.default_name, models=entries, failed=failed)
+    settings = settings_of(request)
+    limits = Limits(
+        max_images=settings.max_images,
+        max_n=settings.max_n,
+        max_steps=settings.max_steps,
+        max_body_bytes=settings.max_body_bytes,
+        max_image_bytes=settings.max_image_bytes,
+    )
+    return ModelsResponse(default_model=repository.default_name, models=entries, failed=failed, limits=limits)

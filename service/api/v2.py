@@ -1,0 +1,271 @@
+"""The Open Inference Protocol (KServe V2), beside the native API, for clients that already speak it
+(tritonclient, KServe's and MLServer's clients).
+
+The encoder and decoder of model ``<name>`` are the V2 models ``<name>-encoder`` and
+``<name>-decoder``; their tensors are named as in the ONNX files. Tensors are FP32, in JSON (flat or
+nested ``data``) or as raw bytes after the JSON header (the binary tensor data extension, which
+tritonclient uses by default). Errors are ``{"error": "..."}``, as the protocol has them. Inference
+goes through the same dynamic batchers as the native endpoints.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import orjson
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from service.api.bodies import request_body
+from service.api.deps import repository_of, settings_of
+from service.errors import BadRequest, NotFound, PayloadTooLarge, Unprocessable, error_responses
+from service.inference import FLOAT32_MAX
+from service.metrics import IMAGES, child
+from service.repository import LoadedModel
+from service.schemas import V2ErrorResponse
+
+router = APIRouter(prefix="/v2", tags=["open inference protocol"])
+NETWORKS = ("encoder", "decoder")
+HEADER_LENGTH = "inference-header-content-length"  # JSON bytes before the binary tensors
+PLATFORM = "onnxruntime_onnx"
+
+
+class TensorIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    shape: list[int]
+    datatype: str
+    parameters: dict[str, Any] | None = None
+    data: list[Any] | None = None
+
+
+class OutputWanted(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    parameters: dict[str, Any] | None = None
+
+
+class InferRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | None = None
+    parameters: dict[str, Any] | None = None
+    inputs: list[TensorIn]
+    outputs: list[OutputWanted] | None = None
+
+
+def _v2_model(request: Request, name: str, version: str | None) -> tuple[LoadedModel, str]:
+    """``<model>-encoder`` or ``<model>-decoder`` -> the loaded model and which network."""
+    base, _, network = name.rpartition("-")
+    repository = repository_of(request)
+    if network not in NETWORKS or base not in repository.names():
+        served = [f"{n}-{net}" for n in repository.names() for net in NETWORKS]
+        raise NotFound(f"model: no model named {name!r}; available: {', '.join(served) or 'none'}")
+    model = repository.get(base, version)
+    request.state.model, request.state.version = model.name, model.version
+    return model, network
+
+
+def _tensors(model: LoadedModel, network: str) -> tuple[list[dict], list[dict]]:
+    session = model.encoder if network == "encoder" else model.decoder
+
+    def spec(arg: Any) -> dict:
+        return {
+            "name": arg.name,
+            "datatype": "FP32",
+            "shape": [-1 if isinstance(d, str) else d for d in arg.shape],
+        }
+
+    return [spec(a) for a in session.get_inputs()], [spec(a) for a in session.get_outputs()]
+
+
+@router.get("", summary="Server metadata")
+async def server_metadata(request: Request) -> dict[str, Any]:
+    return {"name": "vae-service", "version": request.app.version, "extensions": ["binary_tensor_data"]}
+
+
+@router.get("/health/live", summary="Liveness: 200 while the process answers")
+async def live() -> dict[str, bool]:
+    return {"live": True}
+
+
+@router.get("/health/ready", summary="Readiness: 200 when every model found at start-up is loaded, else 400")
+async def ready(request: Request) -> Response:
+    repository = repository_of(request)
+    ok = repository.loaded and bool(repository.models) and not any(f.blocking for f in repository.failures)
+    return Response(
+        orjson.dumps({"ready": ok}), status_code=200 if ok else 400, media_type="application/json"
+    )
+
+
+METADATA_ERRORS = error_responses(401, 404, model=V2ErrorResponse)
+
+
+@router.get("/models/{name}", summary="Model metadata (its highest version)", responses=METADATA_ERRORS)
+@router.get("/models/{name}/versions/{version}", summary="Model metadata", responses=METADATA_ERRORS)
+async def model_metadata(request: Request, name: str, version: str | None = None) -> dict[str, Any]:
+    model, network = _v2_model(request, name, version)
+    inputs, outputs = _tensors(model, network)
+    return {
+        "name": name,
+        "versions": repository_of(request).versions(model.name),
+        "platform": PLATFORM,
+        "inputs": inputs,
+        "outputs": outputs,
+    }
+
+
+@router.get("/models/{name}/ready", summary="Model readiness: 200 when served, else 400")
+@router.get("/models/{name}/versions/{version}/ready", summary="Model readiness")
+async def model_ready(request: Request, name: str, version: str | None = None) -> Response:
+    try:
+        _v2_model(request, name, version)
+    except NotFound as e:
+        return Response(orjson.dumps({"error": e.detail}), status_code=400, media_type="application/json")
+    return Response(orjson.dumps({"name": name, "ready": True}), media_type="application/json")
+
+
+def _split_body(request: Request, body: bytes) -> tuple[bytes, bytes]:
+    """The JSON header and the binary tensor bytes after it (none without the extension)."""
+    declared = request.headers.get(HEADER_LENGTH)
+    if declared is None:
+        return body, b""
+    if not declared.isdigit() or int(declared) > len(body):
+        raise BadRequest(
+            f"{HEADER_LENGTH}: {declared[:20]!r} is not a length within the body of {len(body)} bytes"
+        )
+    return body[: int(declared)], body[int(declared) :]
+
+
+def _input_array(tensor: TensorIn, binary: memoryview, offset: int, max_rows: int) -> tuple[np.ndarray, int]:
+    field = f"inputs[{tensor.name}]"
+    if tensor.datatype != "FP32":
+        raise BadRequest(f"{field}.datatype: {tensor.datatype!r}, this model takes FP32")
+    if not tensor.shape or any(d < 0 for d in tensor.shape):
+        raise BadRequest(f"{field}.shape: {tensor.shape} is not a shape")
+    if tensor.shape[0] > max_rows:
+        raise PayloadTooLarge(f"{field}.shape: {tensor.shape[0]} rows, more than the limit of {max_rows}")
+    count = math.prod(tensor.shape)
+    size = (tensor.parameters or {}).get("binary_data_size")
+    if size is not None:
+        if not isinstance(size, int) or size != 4 * count or offset + size > len(binary):
+            raise BadRequest(
+                f"{field}.binary_data_size: {size!r} does not match shape {tensor.shape} of FP32"
+            )
+        array = np.frombuffer(binary[offset : offset + size], dtype="<f4").reshape(tensor.shape)
+        return array, offset + size
+    if tensor.data is None:
+        raise BadRequest(f"{field}.data: missing (and no binary_data_size)")
+    try:
+        array = np.asarray(tensor.data, dtype=np.float32)
+    except (ValueError, TypeError) as e:
+        raise BadRequest(f"{field}.data: not numbers ({e})") from e
+    if array.size != count:
+        raise BadRequest(f"{field}.data: {array.size} values, shape {tensor.shape} holds {count}")
+    return array.reshape(tensor.shape), offset
+
+
+def _check_input(
+    model: LoadedModel, network: str, inputs: list[TensorIn], arrays: list[np.ndarray]
+) -> np.ndarray:
+    expected, _ = _tensors(model, network)
+    (spec,) = expected
+    names = [t.name for t in inputs]
+    if names != [spec["name"]]:
+        raise BadRequest(
+            f"inputs: {names}, model {model.name}-{network} takes exactly one input, {spec['name']!r}"
+        )
+    (array,) = arrays
+    if array.ndim != len(spec["shape"]) or list(array.shape[1:]) != spec["shape"][1:]:
+        raise BadRequest(
+            f"inputs[{spec['name']}].shape: {list(array.shape)}, the model takes {spec['shape']}"
+        )
+    if not (np.abs(array) <= FLOAT32_MAX).all():
+        raise Unprocessable(f"inputs[{spec['name']}].data: values must be finite")
+    return np.ascontiguousarray(array, dtype=np.float32)
+
+
+INFER_BODY = request_body(
+    InferRequest,
+    **{
+        "application/octet-stream": {
+            "schema": {"type": "string", "format": "binary"},
+            "description": "the JSON header (Inference-Header-Content-Length bytes), then the tensors",
+        }
+    },
+)
+INFER_ERRORS = error_responses(400, 401, 404, 408, 413, 422, 503, model=V2ErrorResponse)
+
+
+@router.post(
+    "/models/{name}/infer",
+    summary="Inference on the encoder or the decoder",
+    openapi_extra=INFER_BODY,
+    responses=INFER_ERRORS,
+)
+@router.post(
+    "/models/{name}/versions/{version}/infer",
+    summary="Inference on one version",
+    openapi_extra=INFER_BODY,
+    responses=INFER_ERRORS,
+)
+async def infer(request: Request, name: str, version: str | None = None) -> Response:
+    model, network = _v2_model(request, name, version)
+    header, binary = _split_body(request, await request.body())
+    try:
+        body = InferRequest.model_validate_json(header)
+    except ValidationError as e:
+        first = e.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise BadRequest(f"{where}: {first['msg']} ({e.error_count()} problem(s) in the request)") from e
+    arrays, offset, view = [], 0, memoryview(binary)
+    for tensor in body.inputs:
+        array, offset = _input_array(tensor, view, offset, settings_of(request).max_images)
+        arrays.append(array)
+    x = _check_input(model, network, body.inputs, arrays)
+    results = await (model.encoding if network == "encoder" else model.decoding)(x)
+    _, specs = _tensors(model, network)
+    available = dict(zip([s["name"] for s in specs], results, strict=True))
+    wanted = body.outputs or [OutputWanted(name=n) for n in available]
+    unknown = [o.name for o in wanted if o.name not in available]
+    if unknown:
+        raise BadRequest(f"outputs: {unknown} are not outputs of {name}; it has {list(available)}")
+    child(IMAGES, f"/v2/{network}", model.name, model.version).inc(len(x))
+    all_binary = bool((body.parameters or {}).get("binary_data_output", False))
+    return _response(name, model.version, body.id, wanted, available, all_binary)
+
+
+def _response(
+    name: str,
+    version: str,
+    request_id: str | None,
+    wanted: list[OutputWanted],
+    available: dict,
+    all_binary: bool,
+) -> Response:
+    outputs, blobs = [], []
+    for out in wanted:
+        array = np.ascontiguousarray(available[out.name], dtype="<f4")
+        entry: dict[str, Any] = {"name": out.name, "datatype": "FP32", "shape": list(array.shape)}
+        if (out.parameters or {}).get("binary_data", all_binary):
+            blob = array.tobytes()
+            entry["parameters"] = {"binary_data_size": len(blob)}
+            blobs.append(blob)
+        else:
+            entry["data"] = array.ravel()
+        outputs.append(entry)
+    head: dict[str, Any] = {"model_name": name, "model_version": version, "outputs": outputs}
+    if request_id is not None:
+        head["id"] = request_id
+    text = orjson.dumps(head, option=orjson.OPT_SERIALIZE_NUMPY)
+    if not blobs:
+        return Response(text, media_type="application/json")
+    return Response(
+        b"".join([text, *blobs]),
+        media_type="application/octet-stream",
+        headers={"Inference-Header-Content-Length": str(len(text))},
+    )
