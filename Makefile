@@ -17,7 +17,7 @@ EVAL_K ?= 1000
 SYSTEM_PACKAGES := nginx-light prometheus wrk
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo) DEBIAN_FRONTEND=noninteractive
 
-.PHONY: serve test bench bench-tune soak reliability system-deps lock train evaluate export lint format clean
+.PHONY: serve test bench bench-client bench-tune soak reliability system-deps lock train evaluate export lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ test: $(VENV)/.dev
 # throughput and latency over HTTP against onnxruntime's ceiling; writes benchmarks/results.md (~6 min)
 bench: $(VENV)/.dev system-deps
 	$(BIN)/python -m benchmarks
+
+# vae-client encoding 10,000 PNG digits end to end; writes benchmarks/client.md (~1 min)
+bench-client: $(VENV)/.dev
+	$(BIN)/python -m benchmarks.client
 
 # the sweeps behind the service's defaults; writes benchmarks/tuning.md (~7 min)
 bench-tune: $(VENV)/.dev system-deps
