@@ -119,8 +119,13 @@ async def model_metadata(request: Request, name: str, version: str | None = None
     }
 
 
-@router.get("/models/{name}/ready", summary="Model readiness: 200 when served, else 400")
-@router.get("/models/{name}/versions/{version}/ready", summary="Model readiness")
+READY_ERRORS = {**METADATA_ERRORS, **error_responses(400, model=V2ErrorResponse)}
+
+
+@router.get(
+    "/models/{name}/ready", summary="Model readiness: 200 when served, else 400", responses=READY_ERRORS
+)
+@router.get("/models/{name}/versions/{version}/ready", summary="Model readiness", responses=READY_ERRORS)
 async def model_ready(request: Request, name: str, version: str | None = None) -> Response:
     try:
         _v2_model(request, name, version)
