@@ -81,7 +81,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     paths = {route.path for router in routers for route in router.routes}  # type: ignore[attr-defined]
     openapi = app.openapi
     app.openapi = lambda: app.openapi_schema or add_body_schemas(openapi())  # type: ignore[method-assign]
-    app.add_middleware(BearerAuth, tokens=tokens)
+    if tokens:  # without tokens the API is open, and a request need not pass through one more layer
+        app.add_middleware(BearerAuth, tokens=tokens)
     app.add_middleware(  # added last, so outermost: 401s get request ids, secure headers and metrics too
         RequestContext,
         max_body_bytes=settings.max_body_bytes,

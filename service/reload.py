@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
 from typing import Any
 
 from fastapi import FastAPI
@@ -35,7 +34,9 @@ class Reloader:
             repository = await run_in_threadpool(ModelRepository.scan, state.settings, previous)
             state.repository = repository  # requests from here on see the new models
             for model in previous.retired_by(repository):
-                self._keep(self._retiring, model.retire(state.settings.request_timeout_seconds), model)
+                task = asyncio.ensure_future(model.retire(state.settings.request_timeout_seconds))
+                self._retiring[task] = model
+                task.add_done_callback(lambda t: self._retiring.pop(t, None))
         outcome = "failed" if repository.failures else "ok"
         RELOADS.labels(outcome).inc()
         log.info(
@@ -50,11 +51,6 @@ class Reloader:
         task = asyncio.ensure_future(self.reload())
         self._signalled.add(task)
         task.add_done_callback(self._signalled.discard)
-
-    def _keep(self, tasks: dict, coroutine: Coroutine[Any, Any, None], model: LoadedModel) -> None:
-        task = asyncio.ensure_future(coroutine)
-        tasks[task] = model
-        task.add_done_callback(lambda t: tasks.pop(t, None))
 
     def close(self) -> None:
         """At shutdown: close the models still waiting to retire."""

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx2 as httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from reliability.load import drive
+from reliability.load import Result, drive
 from tests.conftest import free_port
 from tests.processes import service
 
@@ -25,34 +25,30 @@ def metric(url: str, name: str, **labels: str) -> float:
     )
 
 
-def _overloaded(model_repository: Path, folder: Path, **limits: str):
+def _overloaded(model_repository: Path, folder: Path, **limits: str) -> tuple[Result, dict[str, float]]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with service(model_repository, folder, port, default_model="digits", access_log="false", **limits):
         # clients that do not back off: the worst case for the server
         result = drive(url, 64, 3, lambda i: HEAVY, per_connection=500, backoff=False)
-        return (
-            result,
-            url,
-            {
-                "shed": metric(url, "vae_shed_total", endpoint="/sample"),
-                "rejected": metric(url, "vae_rejected_total", network="decoder"),
-                "answered": metric(url, "vae_requests_total", endpoint="/sample", status="200"),
-            },
-        )
+        return result, {
+            "shed": metric(url, "vae_shed_total", endpoint="/sample"),
+            "rejected": metric(url, "vae_rejected_total", network="decoder"),
+            "answered": metric(url, "vae_requests_total", endpoint="/sample", status="200"),
+        }
 
 
 def test_requests_over_the_in_flight_limit_are_refused_at_once(
     model_repository: Path, tmp_path: Path
 ) -> None:
-    result, _, counted = _overloaded(model_repository, tmp_path, max_in_flight="4")
+    result, counted = _overloaded(model_repository, tmp_path, max_in_flight="4")
     assert set(result.statuses) == {200, 503}, result.errors[:5]
     assert result.retry_after == {"1"}
     assert counted["shed"] == result.count(503) and counted["answered"] == result.count(200)
 
 
 def test_requests_over_the_queue_limit_are_refused_at_once(model_repository: Path, tmp_path: Path) -> None:
-    result, _, counted = _overloaded(model_repository, tmp_path, max_queue="1")
+    result, counted = _overloaded(model_repository, tmp_path, max_queue="1")
     assert set(result.statuses) == {200, 503}, result.errors[:5]
     assert result.retry_after == {"1"}
     assert counted["rejected"] == result.count(503) > 0 and counted["shed"] == 0
