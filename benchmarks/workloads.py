@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from common.images import png_bytes, to_uint8
+from reliability.probe import multipart
 from service.npy import NPY, npy_bytes
 
 JSON = "application/json"
@@ -28,17 +29,6 @@ class Workload:
     network: str  # whose ceiling it is measured against
 
 
-def _multipart(files: list[bytes]) -> bytes:
-    parts = [
-        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="files"; filename="{i}.png"\r\n'
-        f"Content-Type: image/png\r\n\r\n".encode()
-        + data
-        + b"\r\n"
-        for i, data in enumerate(files)
-    ]
-    return b"".join(parts) + f"--{BOUNDARY}--\r\n".encode()
-
-
 def workloads(latent_dim: int, digits: np.ndarray) -> list[Workload]:
     """``digits``: x_mean [N, 1, H, W] from the model's decoder, at least 16 of them."""
     z = np.random.default_rng(0).standard_normal((16, latent_dim)).astype(np.float32)
@@ -51,7 +41,7 @@ def workloads(latent_dim: int, digits: np.ndarray) -> list[Workload]:
         Workload(
             "/encode, 16 PNG uploads",
             "/encode",
-            _multipart(uploads),
+            multipart(uploads, BOUNDARY),
             f"multipart/form-data; boundary={BOUNDARY}",
             JSON,
             16,

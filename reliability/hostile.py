@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from reliability.probe import Answer, exchange, request, usage
+from reliability.probe import Answer, exchange, multipart, request, usage
 
 ROOT = Path(__file__).resolve().parents[1]
 MiB = 1 << 20
@@ -60,17 +60,6 @@ def image(fmt: str, frames: int = 1) -> bytes:
     buf = io.BytesIO()
     pictures[0].save(buf, format=fmt, save_all=frames > 1, append_images=pictures[1:])
     return buf.getvalue()
-
-
-def multipart(files: list[bytes], content_type: str = "image/png", boundary: str = BOUNDARY) -> bytes:
-    parts = [
-        f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="f{i}.png"\r\n'
-        f"Content-Type: {content_type}\r\n\r\n".encode()
-        + data
-        + b"\r\n"
-        for i, data in enumerate(files)
-    ]
-    return b"".join(parts) + f"--{boundary}--\r\n".encode()
 
 
 def upload(files: list[bytes], boundary: str = BOUNDARY, declared: str = BOUNDARY) -> list[bytes]:
@@ -133,7 +122,7 @@ def _cases() -> Iterator[Case]:
         "multipart without a boundary",
         400,
         "body:",
-        lambda d: [request("POST", "/encode", multipart([png]), "multipart/form-data")],
+        lambda d: [request("POST", "/encode", multipart([png], BOUNDARY), "multipart/form-data")],
     )
     yield Case("65 files (limit 64)", 400, "body:", lambda d: upload([png] * 65))
     yield Case("one image of 5 MiB (limit 4 MiB)", 413, "files", lambda d: upload([png + bytes(5 * MiB)]))
@@ -250,7 +239,7 @@ def _cases() -> Iterator[Case]:
     yield Case(
         "a 100 KB URL", 400, "not valid HTTP/1.1", lambda d: [request("GET", "/models?" + "a" * 100_000)]
     )
-    body = multipart([png])
+    body = multipart([png], BOUNDARY)
     slow = request("POST", "/encode", body, f"multipart/form-data; boundary={BOUNDARY}")
     yield Case(
         f"body trickling in for longer than the {SLOW_TIMEOUT} s request timeout",

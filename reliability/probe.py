@@ -73,6 +73,18 @@ def request(
     return f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
 
 
+def multipart(files: list[bytes], boundary: str) -> bytes:
+    """A multipart/form-data body of PNG uploads, each a ``files`` field."""
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{i}.png"\r\n'
+        "Content-Type: image/png\r\n\r\n".encode()
+        + data
+        + b"\r\n"
+        for i, data in enumerate(files)
+    ]
+    return b"".join(parts) + f"--{boundary}--\r\n".encode()
+
+
 @dataclass
 class Usage:
     rss: int  # bytes resident now
