@@ -24,7 +24,7 @@ class Result:
     sent: list[int] = field(default_factory=list)  # the number given to next_request, per answer
     latencies: list[float] = field(default_factory=list)
     retry_after: set[str] = field(default_factory=set)  # Retry-After values seen on 503s
-    errors: list[str] = field(default_factory=list)  # transport errors and unexpected statuses
+    errors: list[str] = field(default_factory=list)  # transport errors, one line each
 
     def admitted(self) -> np.ndarray:
         return np.array([t for s, t in zip(self.statuses, self.latencies, strict=True) if s == 200])

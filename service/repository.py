@@ -84,24 +84,13 @@ class LoadedModel:
         await asyncio.sleep(request_timeout + 1)
         self.close()
 
-    @property
-    def decoder_outputs(self) -> list[str]:
-        """x_mean first, then (for a Bernoulli likelihood) logits: the contract's order."""
-        return [o.name for o in self.decoder.get_outputs()]
-
     def decode_all(self, z: np.ndarray) -> tuple[np.ndarray, ...]:
-        """z [N, D] float32 -> every decoder output, in ``decoder_outputs`` order."""
+        """z [N, D] float32 -> every decoder output: x_mean [N, C, H, W] in [0, 1] first, then (for a
+        Bernoulli likelihood) logits, the contract's order (checked at load)."""
         t0 = time.perf_counter()
         outputs = self.decoder.run(None, {"z": z})
         child(INFERENCE_LATENCY, self.name, self.version, "decoder").observe(time.perf_counter() - t0)
         return tuple(outputs)
-
-    def decode(self, z: np.ndarray) -> np.ndarray:
-        """z [N, D] float32 -> x_mean [N, C, H, W] in [0, 1]."""
-        t0 = time.perf_counter()
-        (x_mean,) = self.decoder.run(["x_mean"], {"z": z})
-        child(INFERENCE_LATENCY, self.name, self.version, "decoder").observe(time.perf_counter() - t0)
-        return x_mean
 
 
 @dataclass
@@ -188,7 +177,7 @@ def load_model(folder: Path, settings: Settings) -> LoadedModel:
     encoder, decoder = sessions["encoder"], sessions["decoder"]
     model = LoadedModel(manifest, preprocessing, encoder, decoder, limits, fingerprint)
     # warm both sessions once so the first request does not pay for lazy initialisation
-    model.decode(model.encode(np.zeros((1, *manifest.image_shape), dtype=np.float32))[0])
+    model.decode_all(model.encode(np.zeros((1, *manifest.image_shape), dtype=np.float32))[0])
     return model
 
 
@@ -264,6 +253,11 @@ class ModelRepository:
     @cached_property
     def max_latent_dim(self) -> int:
         return max((m.latent_dim for m in self.models.values()), default=1)
+
+    @property
+    def ready(self) -> bool:
+        """Loaded, serving something, and no folder that failed at start-up still failing."""
+        return self.loaded and bool(self.models) and not any(f.blocking for f in self.failures)
 
     def names(self) -> list[str]:
         return sorted({n for n, _ in self.models})

@@ -27,7 +27,7 @@ async def readyz(request: Request) -> JSONResponse:
     repository = repository_of(request)
     served = [f"{n}/{v}" for n, v in sorted(repository.models)]
     failed = [{"path": f.path, "reason": f.reason} for f in repository.failures]
-    ready = repository.loaded and bool(served) and not any(f.blocking for f in repository.failures)
+    ready = repository.ready
     body = {"status": "ready" if ready else "not ready", "models": served, "failed": failed}
     return JSONResponse(body, status_code=200 if ready else 503)
 

@@ -95,8 +95,7 @@ async def live() -> dict[str, bool]:
 
 @router.get("/health/ready", summary="Readiness: 200 when every model found at start-up is loaded, else 400")
 async def ready(request: Request) -> Response:
-    repository = repository_of(request)
-    ok = repository.loaded and bool(repository.models) and not any(f.blocking for f in repository.failures)
+    ok = repository_of(request).ready
     return Response(
         orjson.dumps({"ready": ok}), status_code=200 if ok else 400, media_type="application/json"
     )
@@ -175,10 +174,8 @@ def _input_array(tensor: TensorIn, binary: memoryview, offset: int, max_rows: in
 
 
 def _check_input(
-    model: LoadedModel, network: str, inputs: list[TensorIn], arrays: list[np.ndarray]
+    model: LoadedModel, network: str, spec: dict, inputs: list[TensorIn], arrays: list[np.ndarray]
 ) -> np.ndarray:
-    expected, _ = _tensors(model, network)
-    (spec,) = expected
     names = [t.name for t in inputs]
     if names != [spec["name"]]:
         raise BadRequest(
@@ -231,9 +228,9 @@ async def infer(request: Request, name: str, version: str | None = None) -> Resp
     for tensor in body.inputs:
         array, offset = _input_array(tensor, view, offset, settings_of(request).max_images)
         arrays.append(array)
-    x = _check_input(model, network, body.inputs, arrays)
+    (expected,), specs = _tensors(model, network)
+    x = _check_input(model, network, expected, body.inputs, arrays)
     results = await (model.encoding if network == "encoder" else model.decoding)(x)
-    _, specs = _tensors(model, network)
     available = dict(zip([s["name"] for s in specs], results, strict=True))
     wanted = body.outputs or [OutputWanted(name=n) for n in available]
     unknown = [o.name for o in wanted if o.name not in available]

@@ -19,7 +19,7 @@ BAD = 999.0  # a latent value the failing network below refuses
 @pytest.fixture(scope="module")
 def decoder(model_repository: Path):
     model = load_model(model_repository / "digits" / "2", settings_for(model_repository))
-    return model.decode
+    return lambda z: model.decode_all(z)[0]
 
 
 class Recording:
