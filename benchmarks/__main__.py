@@ -21,8 +21,8 @@ from benchmarks.ceiling import BATCHES, network_ceiling, png_costs
 from benchmarks.load import Point, run_wrk, wrk_available
 from benchmarks.report import Report
 from benchmarks.workloads import workloads
-from tests.conftest import free_port
-from tests.processes import service  # the same real-process harness the end-to-end tests use
+from harness.ports import free_port
+from harness.processes import service  # the same real-process harness the end-to-end tests use
 
 BATCHING = {"on": {}, "off": {"max_batch_size": "1"}}
 
@@ -53,6 +53,7 @@ def main() -> None:
     options.add_argument("--ceiling-seconds", type=float, default=2, help="time per onnxruntime figure")
     options.add_argument("--only", default="", help="run only the workloads whose name contains this")
     options.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts to compare")
+    options.add_argument("--warmup", type=int, default=1, help="unmeasured seconds of load before each point")
     args = cli.parse(options, wrk_available())
     folder = args.models / args.model
     manifest, z, digits = cli.model_and_digits(folder, rows=max(BATCHES))
@@ -78,7 +79,7 @@ def main() -> None:
         for workload in chosen:
             for connections in args.connections:
                 for batching, served in servers.items():
-                    point = run_wrk(served.url, workload, connections, args.seconds)
+                    point = run_wrk(served.url, workload, connections, args.seconds, args.warmup)
                     report.add(workload, connections, batching, point)
                     print(f"batching {batching:3} {connections:3} conn  {workload.name:28} {_line(point)}")
         for batching, served in servers.items():
@@ -86,7 +87,7 @@ def main() -> None:
     for workers in (w for w in args.workers if w != 1):
         with serving(args.models, args.logs, **model_settings, workers=str(workers)) as served:
             for workload in chosen[:2]:
-                point = run_wrk(served.url, workload, max(args.connections), args.seconds)
+                point = run_wrk(served.url, workload, max(args.connections), args.seconds, args.warmup)
                 report.add_workers(workload, workers, max(args.connections), point)
                 print(f"{workers} workers {max(args.connections):3} conn  {workload.name:28} {_line(point)}")
             report.memory[(workers, "on")] = (served.ready_s, served.rss_per_worker_mb())

@@ -13,7 +13,7 @@ import numpy as np
 import onnxruntime as ort
 
 from common.images import png_bytes, to_uint8
-from service.repository import session_options
+from service.core.loading import session_options
 
 BATCHES = (1, 16, 64, 256)
 

@@ -20,8 +20,8 @@ import numpy as np
 from PIL import Image
 
 from benchmarks.cli import ROOT, model_and_digits
-from tests.conftest import free_port
-from tests.processes import service
+from harness.ports import free_port
+from harness.processes import service
 
 CLI = str(Path(sys.executable).with_name("vae-client"))
 

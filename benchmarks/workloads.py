@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from common.images import png_bytes, to_uint8
-from reliability.probe import multipart
-from service.npy import NPY, npy_bytes
+from harness.probe import multipart
+from service.api.npy import NPY, npy_bytes
 
 JSON = "application/json"
 BOUNDARY = "vae-bench-boundary"

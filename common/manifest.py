@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 # names and versions become path components: no separators, no leading dot
 SAFE_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 MANIFEST_FILE = "model.json"
+Network = Literal["encoder", "decoder"]
 ENCODER_IO = {"inputs": ["x"], "outputs": ["mu", "logvar"]}
 DECODER_IO = {
     "bernoulli": {"inputs": ["z"], "outputs": ["x_mean", "logits"]},
@@ -62,7 +63,7 @@ class Manifest(BaseModel):
     gaussian_sigma: float | None = None
     preprocessing: str
     preprocessing_config: dict[str, Any]
-    files: dict[Literal["encoder", "decoder"], FileEntry]
+    files: dict[Network, FileEntry]
     metrics: dict[str, Any] = {}
     training: dict[str, Any] = {}
     onnx: dict[str, Any] = {}  # opset, parity against torch, input and output names

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from reliability.probe import Answer, exchange, multipart, request, usage
+from harness.probe import Answer, exchange, multipart, request, usage
 
 ROOT = Path(__file__).resolve().parents[1]
 MiB = 1 << 20
@@ -301,8 +301,8 @@ def table(outcomes: list[Outcome], baseline_mib: float) -> str:
 
 
 def main() -> None:
-    from tests.conftest import free_port
-    from tests.processes import service
+    from harness.ports import free_port
+    from harness.processes import service
 
     p = argparse.ArgumentParser(prog="python -m reliability.hostile", description=__doc__)
     p.add_argument("--models", type=Path, default=ROOT / "models")

@@ -22,9 +22,9 @@ import httpx2 as httpx
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
+from harness.ports import free_port
+from harness.processes import service
 from reliability.load import Request, Result, drive
-from tests.conftest import free_port
-from tests.processes import service
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY: Request = ("POST", "/sample", {"json": {"n": 256, "seed": 1}})

@@ -24,8 +24,8 @@ import httpx2 as httpx
 import numpy as np
 from PIL import Image
 
+from harness.probe import Usage, usage
 from reliability.load import Request, Result, drive
-from reliability.probe import Usage, usage
 
 ROOT = Path(__file__).resolve().parents[1]
 MiB = 1 << 20
@@ -201,8 +201,8 @@ def report(s: Soak) -> str:
 
 
 def main() -> None:
-    from tests.conftest import free_port
-    from tests.processes import service
+    from harness.ports import free_port
+    from harness.processes import service
 
     p = argparse.ArgumentParser(prog="python -m reliability.soak", description=__doc__)
     p.add_argument("--models", type=Path, default=ROOT / "models")

@@ -21,7 +21,7 @@ from pathlib import Path
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
-from service.http import BoundedHeadProtocol
+from service.protocol import BoundedHeadProtocol
 from service.settings import Settings, get_settings
 
 
@@ -64,6 +64,7 @@ def main() -> None:
         port=settings.port,
         workers=settings.workers,
         http=BoundedHeadProtocol,
+        h11_max_incomplete_event_size=settings.max_header_bytes,  # read by BoundedHeadProtocol
         log_config=None,
         access_log=False,
         server_header=False,  # which server and version this is helps no client, only a scanner

@@ -1,63 +1,57 @@
-"""Builds the FastAPI app: settings, logging, middleware, error handlers and routers."""
+"""Builds the app: settings, logging, the core, the middleware layers and one router per resource."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.concurrency import run_in_threadpool
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
 from service.api import admin, encode, generate, health, models, v2
-from service.api.bodies import add_body_schemas
-from service.errors import install_error_handlers
+from service.api.errors import install_error_handlers
+from service.core.engine import Engine, Limits
+from service.core.registry import Registry
 from service.logs import configure_logging
-from service.middleware import RequestContext
-from service.reload import Reloader
-from service.repository import ModelRepository
-from service.security import BearerAuth, read_tokens
+from service.middleware.admission import Admission
+from service.middleware.auth import BearerAuth, read_tokens
+from service.middleware.context import RequestContext
+from service.middleware.observation import Observation
 from service.settings import Settings, get_settings
 
 
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
-    """FastAPI's 422 body without echoing the input back (which may be huge or hostile)."""
-    assert isinstance(exc, RequestValidationError)
-    errors = [
-        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
-        for e in exc.errors()
-    ]
-    return JSONResponse({"detail": errors}, status_code=422)
+def _tell_supervisor() -> None:
+    # the supervisor of `python -m service` passes SIGHUP on to every worker, this one included
+    # (which then finds nothing changed)
+    os.kill(os.getppid(), signal.SIGHUP)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings)
     tokens = read_tokens(settings)  # a token file that cannot be read stops start-up: never run open
+    registry = Registry(settings, tell_siblings=_tell_supervisor if settings.workers > 1 else None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.repository = await run_in_threadpool(ModelRepository.scan, settings)
+        await registry.load()
         # what start-up made lives as long as the process: moved out of the collector's sight, it
         # is not scanned again by every full collection (25 us per request under load, measured)
         gc.collect()
         gc.freeze()
-        reloader = app.state.reloader = Reloader(app)
         loop = asyncio.get_running_loop()
-        hangup = getattr(signal, "SIGHUP", None)  # not on Windows
         try:
-            loop.add_signal_handler(hangup, reloader.on_signal)  # type: ignore[arg-type]
-        except (TypeError, RuntimeError):  # no SIGHUP, or not the main thread (an in-process test client)
-            hangup = None
+            loop.add_signal_handler(signal.SIGHUP, registry.on_signal)
+            hangup = True
+        except (AttributeError, RuntimeError):  # no SIGHUP (Windows), or not the main thread (a test client)
+            hangup = False
         yield
-        if hangup is not None:
-            loop.remove_signal_handler(hangup)
-        reloader.close()
-        app.state.repository.close()
+        if hangup:
+            loop.remove_signal_handler(signal.SIGHUP)
+        registry.close()
 
     app = FastAPI(
         title="vae-service",
@@ -67,10 +61,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Prometheus metrics are the service's own; FastAPI's OpenTelemetry checks cost 30 us a request
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    app.state.settings = settings
-    app.state.repository = ModelRepository(default_name=settings.default_model)  # empty until loaded
+    app.state.settings, app.state.registry, app.state.engine = settings, registry, Engine(Limits.of(settings))
     install_error_handlers(app)
-    app.add_exception_handler(RequestValidationError, _validation_error)
     routers = [encode.router, generate.router, models.router, health.router, v2.router]
     if settings.metrics_port is None:  # else `python -m service` serves them on their own port
         routers.append(health.metrics_router)
@@ -78,18 +70,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routers.append(admin.router)
     for router in routers:
         app.include_router(router)
-    paths = {route.path for router in routers for route in router.routes}  # type: ignore[attr-defined]
-    openapi = app.openapi
-    app.openapi = lambda: app.openapi_schema or add_body_schemas(openapi())  # type: ignore[method-assign]
-    if tokens:  # without tokens the API is open, and a request need not pass through one more layer
+    endpoints = {route.path for router in routers for route in router.routes}  # type: ignore[attr-defined]
+    # the last added is the outermost: 401s and refusals get request ids, headers and metrics too
+    if tokens:  # without tokens the API is open, and a request need not pass one more layer
         app.add_middleware(BearerAuth, tokens=tokens)
-    app.add_middleware(  # added last, so outermost: 401s get request ids, secure headers and metrics too
-        RequestContext,
+    app.add_middleware(
+        Admission,
         max_body_bytes=settings.max_body_bytes,
         timeout=settings.request_timeout_seconds,
         max_in_flight=settings.max_in_flight,
-        endpoints=paths,
+        endpoints=endpoints,
     )
+    app.add_middleware(Observation, endpoints=endpoints)
+    app.add_middleware(RequestContext)
     return app
 
 

@@ -9,14 +9,26 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from harness import ROOT
+
+pytestmark = pytest.mark.server  # starts real processes
 
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is missing: `make system-deps` installs it")
 def test_the_benchmark_runs_end_to_end_and_reports_every_table(tmp_path: Path) -> None:
     out = tmp_path / "results.md"
-    command = [sys.executable, "-m", "benchmarks", "--seconds", "1", "--ceiling-seconds", "0.2"]
-    command += ["--only", "16 latents", "--connections", "4", "--workers", "1", "2"]
+    command = [sys.executable, "-m", "benchmarks", "--seconds", "1", "--warmup", "0"]
+    command += [
+        "--ceiling-seconds",
+        "0.2",
+        "--only",
+        "16 latents",
+        "--connections",
+        "4",
+        "--workers",
+        "1",
+        "2",
+    ]
     subprocess.run([*command, "--out", str(out), "--logs", str(tmp_path)], cwd=ROOT, check=True, timeout=240)
     text = out.read_text()
     for heading in ("the ceiling", "The service over HTTP", "Dynamic batching", "Workers", "memory", "PNG"):

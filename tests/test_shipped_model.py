@@ -7,7 +7,7 @@ import onnxruntime as ort
 import pytest
 
 from common.manifest import Manifest, sha256_file
-from tests.conftest import ROOT
+from harness import ROOT
 
 FOLDER = ROOT / "models" / "mnist" / "1"
 
@@ -74,9 +74,9 @@ def test_encode_decode_through_the_service_reconstructs_real_test_digits() -> No
     whose latents lose the digits' shape. Each input must also be nearest its own reconstruction."""
     from fastapi.testclient import TestClient
 
+    from harness.files import encode_image
     from service.main import create_app
     from service.settings import Settings
-    from tests.conftest import encode_image
 
     pixels = _mnist_test_digits(64)
     x = pixels.astype(np.float32) / 255

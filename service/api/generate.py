@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, Request, Response
 
 from service.api.bodies import media_type, model_names, read_json, request_body
-from service.api.deps import repository_of, select_model, settings_of
-from service.errors import Unprocessable, error_responses
-from service.inference import (
-    b64decode,
-    check_image_bytes,
-    image_inputs,
-    interpolate,
-    latent_array,
-    latents,
-    sample_prior,
-)
-from service.metrics import IMAGES, child
-from service.npy import NPY, read_npy
-from service.outputs import render_images
-from service.repository import LoadedModel
-from service.schemas import (
+from service.api.deps import engine_of, registry_of, select_model
+from service.api.errors import documented
+from service.api.npy import NPY, read_npy
+from service.api.render import render_images
+from service.api.schemas import (
     DecodeRequest,
     Endpoint,
     ImagesResponse,
@@ -34,16 +22,14 @@ from service.schemas import (
     SampleRequest,
     SampleResponse,
 )
-from service.settings import Settings
+from service.core.inputs import Upload, b64decode
+from service.core.latents import check_latents, latent_rows
+from service.core.model import Model
 
 router = APIRouter(tags=["images"])
-ERRORS = error_responses(400, 401, 404, 408, 413, 415, 422, 503)
-IMAGE_TYPES: dict[int | str, dict[str, Any]] = ERRORS | {
+IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = documented(400, 401, 404, 408, 413, 415, 422, 503) | {
     200: {
-        "content": {
-            "image/png": {},
-            NPY: {"schema": {"type": "string", "format": "binary"}},
-        },
+        "content": {"image/png": {}, NPY: {"schema": {"type": "string", "format": "binary"}}},
         "description": "JSON by default; one PNG (a grid when several) with Accept: image/png; "
         "x_mean [N, C, H, W] float32 as .npy with Accept: application/x-npy",
     }
@@ -56,91 +42,64 @@ NPY_LATENTS = {
 }
 
 
-def _check_limit(field: str, value: int, limit: int, setting: str) -> None:
-    if value > limit:
-        raise Unprocessable(f"{field}: {value} is more than the limit of {limit} ({setting})")
-
-
-async def _decode(endpoint: str, model: LoadedModel, z: np.ndarray) -> np.ndarray:
-    x_mean = (await model.decoding(z))[0]
-    child(IMAGES, endpoint, model.name, model.version).inc(len(z))
-    return x_mean
+async def _latents(request: Request) -> tuple[Model, np.ndarray, str]:
+    """/decode's model, its latents and the output format, from a .npy or a JSON body."""
+    max_rows = engine_of(request).limits.max_images
+    if media_type(request) == NPY:
+        model = select_model(request, *model_names(request.query_params))
+        return model, check_latents(read_npy(await request.body(), "z"), model.latent_dim, max_rows), "png"
+    # room for the most latents allowed, of the widest model served, at 64 characters a number
+    most = max_rows * registry_of(request).catalog.max_latent_dim * 64 + 4096
+    body = await read_json(request, DecodeRequest, max_bytes=most)
+    model = select_model(request, body.model, body.version)
+    return model, latent_rows(body.z, model.latent_dim, max_rows), body.format
 
 
 @router.post(
     "/decode",
     response_model=ImagesResponse,
-    responses=IMAGE_TYPES,
+    responses=IMAGE_RESPONSES,
     openapi_extra=request_body(DecodeRequest, **NPY_LATENTS),
     summary="Decode latents to images",
 )
 async def decode(request: Request) -> Response:
-    settings = settings_of(request)
-    if media_type(request) == NPY:
-        name, version = model_names(request.query_params)
-        model = select_model(request, name, version)
-        z = latent_array(read_npy(await request.body(), "z"), model.latent_dim, settings.max_images)
-        fmt = "png"
-    else:
-        # room for the most latents allowed, of the widest model served, at 64 characters a number
-        most = settings.max_images * repository_of(request).max_latent_dim * 64 + 4096
-        body = await read_json(request, DecodeRequest, max_bytes=most)
-        model = select_model(request, body.model, body.version)
-        z = latents(body.z, model.latent_dim, settings.max_images)
-        fmt = body.format
-    x_mean = await _decode("/decode", model, z)
-    fields = {"model": model.name, "version": model.version}
-    return render_images(request, x_mean, fmt, settings.png_compress_level, fields)
+    model, z, fmt = await _latents(request)
+    result = await engine_of(request).decode(model, z)
+    return render_images(request, result.x_mean, fmt, {"model": model.name, "version": model.version})
 
 
 @router.post(
     "/sample",
     response_model=SampleResponse,
-    responses=IMAGE_TYPES,
+    responses=IMAGE_RESPONSES,
     openapi_extra=request_body(SampleRequest),
     summary="Sample images from the prior",
 )
 async def sample(request: Request) -> Response:
-    settings = settings_of(request)
     body = await read_json(request, SampleRequest)
-    _check_limit("n", body.n, settings.max_n, "VAE_MAX_N")
-    if body.temperature > settings.max_temperature:
-        raise Unprocessable(
-            f"temperature: {body.temperature} is more than the limit of {settings.max_temperature}"
-        )
     model = select_model(request, body.model, body.version)
-    seed = body.seed if body.seed is not None else secrets.randbits(63)
-    z = sample_prior(body.n, model.latent_dim, seed, body.temperature)
-    x_mean = await _decode("/sample", model, z)
-    fields = {"model": model.name, "version": model.version, "z": z, "seed": seed}
-    return render_images(request, x_mean, body.format, settings.png_compress_level, fields)
+    result = await engine_of(request).sample(model, body.n, body.seed, body.temperature)
+    fields = {"model": model.name, "version": model.version, "z": result.z, "seed": result.seed}
+    return render_images(request, result.x_mean, body.format, fields)
 
 
-async def _endpoint_latent(end: Endpoint, field: str, model: LoadedModel, settings: Settings) -> np.ndarray:
+def _end(end: Endpoint, field: str, model: Model) -> np.ndarray | Upload:
     if isinstance(end, LatentEnd):
-        return latents([end.z], model.latent_dim, 1, f"{field}.z")[0]
-    data = b64decode(end.image, f"{field}.image")
-    check_image_bytes(data, settings.max_image_bytes, f"{field}.image")
-    x = await image_inputs([(data, f"{field}.image")], model.preprocessing)
-    mu, _ = await model.encoding(x)
-    return mu[0]
+        return latent_rows([end.z], model.latent_dim, 1, f"{field}.z")[0]
+    return Upload(b64decode(end.image, f"{field}.image"), f"{field}.image")
 
 
 @router.post(
     "/interpolate",
     response_model=InterpolateResponse,
-    responses=IMAGE_TYPES,
+    responses=IMAGE_RESPONSES,
     openapi_extra=request_body(InterpolateRequest),
     summary="Images along a path between two latents or two images",
 )
-async def interpolate_route(request: Request) -> Response:
-    settings = settings_of(request)
+async def interpolate(request: Request) -> Response:
     body = await read_json(request, InterpolateRequest)
-    _check_limit("steps", body.steps, settings.max_steps, "VAE_MAX_STEPS")
     model = select_model(request, body.model, body.version)
-    start = await _endpoint_latent(body.start, "start", model, settings)
-    end = await _endpoint_latent(body.end, "end", model, settings)
-    path = interpolate(start, end, body.steps, body.method)
-    x_mean = await _decode("/interpolate", model, path)
-    fields = {"model": model.name, "version": model.version, "z": path}
-    return render_images(request, x_mean, body.format, settings.png_compress_level, fields)
+    start, end = _end(body.start, "start", model), _end(body.end, "end", model)
+    result = await engine_of(request).interpolate(model, start, end, body.steps, body.method)
+    fields = {"model": model.name, "version": model.version, "z": result.z}
+    return render_images(request, result.x_mean, body.format, fields)

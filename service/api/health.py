@@ -6,8 +6,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from service import metrics
-from service.api.deps import repository_of
-from service.errors import error_responses
+from service.api.deps import registry_of
+from service.api.errors import documented
 
 router = APIRouter(tags=["operations"])
 metrics_router = APIRouter(tags=["operations"])
@@ -24,18 +24,19 @@ async def healthz() -> dict[str, str]:
     responses={503: {"description": "not ready: loading, no model, or a model refused at start-up"}},
 )
 async def readyz(request: Request) -> JSONResponse:
-    repository = repository_of(request)
-    served = [f"{n}/{v}" for n, v in sorted(repository.models)]
-    failed = [{"path": f.path, "reason": f.reason} for f in repository.failures]
-    ready = repository.ready
-    body = {"status": "ready" if ready else "not ready", "models": served, "failed": failed}
-    return JSONResponse(body, status_code=200 if ready else 503)
+    catalog = registry_of(request).catalog
+    body = {
+        "status": "ready" if catalog.ready else "not ready",
+        "models": [f"{n}/{v}" for n, v in sorted(catalog.models)],
+        "failed": [{"path": f.path, "reason": f.reason} for f in catalog.failures],
+    }
+    return JSONResponse(body, status_code=200 if catalog.ready else 503)
 
 
 @metrics_router.get(
     "/metrics",
     summary="Prometheus metrics (text exposition format)",
-    responses={**error_responses(401), 200: {"content": {"text/plain": {}}}},
+    responses={**documented(401), 200: {"content": {"text/plain": {}}}},
 )
 async def prometheus_metrics() -> Response:
     body, content_type = metrics.render()

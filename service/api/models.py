@@ -1,12 +1,14 @@
-"""GET /models: what is served, with the manifests, and what was refused and why."""
+"""GET /models: what is served, with the manifests, the request limits, and what was refused and why."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from fastapi import APIRouter, Request
 
-from service.api.deps import repository_of, settings_of
-from service.errors import error_responses
-from service.schemas import Limits, ModelEntry, ModelsResponse
+from service.api.deps import engine_of, registry_of
+from service.api.errors import documented
+from service.api.schemas import Limits, ModelEntry, ModelsResponse
 
 router = APIRouter(tags=["models"])
 
@@ -14,27 +16,24 @@ router = APIRouter(tags=["models"])
 @router.get(
     "/models",
     response_model=ModelsResponse,
-    responses=error_responses(401),
+    responses=documented(401),
     summary="Models and versions with their manifests",
 )
 async def models(request: Request) -> ModelsResponse:
-    repository = repository_of(request)
-    entries = []
-    for name in repository.names():
-        versions = repository.versions(name)
-        for version in versions:
-            manifest = repository.models[(name, version)].manifest
-            default = name == repository.default_name and version == versions[-1]
-            entries.append(
-                ModelEntry(model=name, version=version, default=default, manifest=manifest.model_dump())
-            )
-    failed = [{"path": f.path, "reason": f.reason} for f in repository.failures]
-    settings = settings_of(request)
-    limits = Limits(
-        max_images=settings.max_images,
-        max_n=settings.max_n,
-        max_steps=settings.max_steps,
-        max_body_bytes=settings.max_body_bytes,
-        max_image_bytes=settings.max_image_bytes,
+    catalog = registry_of(request).catalog
+    entries = [
+        ModelEntry(
+            model=model.name,
+            version=model.version,
+            default=catalog.is_default(model),
+            manifest=model.manifest.model_dump(),
+        )
+        for name in catalog.names()
+        for model in (catalog.models[(name, v)] for v in catalog.versions(name))
+    ]
+    return ModelsResponse(
+        default_model=catalog.default_name,
+        models=entries,
+        failed=[{"path": f.path, "reason": f.reason} for f in catalog.failures],
+        limits=Limits(**dataclasses.asdict(engine_of(request).limits)),  # the fields it has
     )
-    return ModelsResponse(default_model=repository.default_name, models=entries, failed=failed, limits=limits)

@@ -18,18 +18,20 @@ import orjson
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from common.manifest import Network
 from service.api.bodies import request_body
-from service.api.deps import repository_of, settings_of
-from service.errors import BadRequest, NotFound, PayloadTooLarge, Unprocessable, error_responses
-from service.inference import FLOAT32_MAX
+from service.api.deps import engine_of, registry_of
+from service.api.errors import documented
+from service.api.schemas import V2ErrorResponse
+from service.core.errors import BadRequest, NotFound, PayloadTooLarge, Unprocessable
+from service.core.model import NETWORKS, Model, TensorSpec
 from service.metrics import IMAGES, child
-from service.repository import LoadedModel
-from service.schemas import V2ErrorResponse
 
 router = APIRouter(prefix="/v2", tags=["open inference protocol"])
-NETWORKS = ("encoder", "decoder")
 HEADER_LENGTH = "inference-header-content-length"  # JSON bytes before the binary tensors
 PLATFORM = "onnxruntime_onnx"
+MAX_DIMS = 8
+MAX_VALUES = 1 << 24  # values of one JSON tensor: more than the largest input the limits let through
 
 
 class TensorIn(BaseModel):
@@ -58,29 +60,21 @@ class InferRequest(BaseModel):
     outputs: list[OutputWanted] | None = None
 
 
-def _v2_model(request: Request, name: str, version: str | None) -> tuple[LoadedModel, str]:
+def _v2_model(request: Request, name: str, version: str | None) -> tuple[Model, Network]:
     """``<model>-encoder`` or ``<model>-decoder`` -> the loaded model and which network."""
-    base, _, network = name.rpartition("-")
-    repository = repository_of(request)
-    if network not in NETWORKS or base not in repository.names():
-        served = [f"{n}-{net}" for n in repository.names() for net in NETWORKS]
-        raise NotFound(f"model: no model named {name!r}; available: {', '.join(served) or 'none'}")
-    model = repository.get(base, version)
+    base, _, suffix = name.rpartition("-")
+    catalog = registry_of(request).catalog
+    network = next((net for net in NETWORKS if net == suffix), None)
+    if network is None or base not in catalog.names():
+        served = [f"{n}-{net}" for n in catalog.names() for net in NETWORKS]
+        raise NotFound("model", f"no model named {name!r}; available: {', '.join(served) or 'none'}")
+    model = catalog.get(base, version)
     request.state.model, request.state.version = model.name, model.version
     return model, network
 
 
-def _tensors(model: LoadedModel, network: str) -> tuple[list[dict], list[dict]]:
-    session = model.encoder if network == "encoder" else model.decoder
-
-    def spec(arg: Any) -> dict:
-        return {
-            "name": arg.name,
-            "datatype": "FP32",
-            "shape": [-1 if isinstance(d, str) else d for d in arg.shape],
-        }
-
-    return [spec(a) for a in session.get_inputs()], [spec(a) for a in session.get_outputs()]
+def _metadata(spec: TensorSpec) -> dict[str, Any]:
+    return {"name": spec.name, "datatype": "FP32", "shape": list(spec.shape)}
 
 
 @router.get("", summary="Server metadata")
@@ -95,30 +89,30 @@ async def live() -> dict[str, bool]:
 
 @router.get("/health/ready", summary="Readiness: 200 when every model found at start-up is loaded, else 400")
 async def ready(request: Request) -> Response:
-    ok = repository_of(request).ready
+    ok = registry_of(request).catalog.ready
     return Response(
         orjson.dumps({"ready": ok}), status_code=200 if ok else 400, media_type="application/json"
     )
 
 
-METADATA_ERRORS = error_responses(401, 404, model=V2ErrorResponse)
+METADATA_ERRORS = documented(401, 404, model=V2ErrorResponse)
 
 
 @router.get("/models/{name}", summary="Model metadata (its highest version)", responses=METADATA_ERRORS)
 @router.get("/models/{name}/versions/{version}", summary="Model metadata", responses=METADATA_ERRORS)
 async def model_metadata(request: Request, name: str, version: str | None = None) -> dict[str, Any]:
     model, network = _v2_model(request, name, version)
-    inputs, outputs = _tensors(model, network)
+    signature = model.signatures[network]
     return {
         "name": name,
-        "versions": repository_of(request).versions(model.name),
+        "versions": registry_of(request).catalog.versions(model.name),
         "platform": PLATFORM,
-        "inputs": inputs,
-        "outputs": outputs,
+        "inputs": [_metadata(s) for s in signature.inputs],
+        "outputs": [_metadata(s) for s in signature.outputs],
     }
 
 
-READY_ERRORS = {**METADATA_ERRORS, **error_responses(400, model=V2ErrorResponse)}
+READY_ERRORS = {**METADATA_ERRORS, **documented(400, model=V2ErrorResponse)}
 
 
 @router.get(
@@ -129,7 +123,8 @@ async def model_ready(request: Request, name: str, version: str | None = None) -
     try:
         _v2_model(request, name, version)
     except NotFound as e:
-        return Response(orjson.dumps({"error": e.detail}), status_code=400, media_type="application/json")
+        body = {"error": e.detail, "field": e.field}
+        return Response(orjson.dumps(body), status_code=400, media_type="application/json")
     return Response(orjson.dumps({"name": name, "ready": True}), media_type="application/json")
 
 
@@ -140,7 +135,7 @@ def _split_body(request: Request, body: bytes) -> tuple[bytes, bytes]:
         return body, b""
     if not declared.isdigit() or int(declared) > len(body):
         raise BadRequest(
-            f"{HEADER_LENGTH}: {declared[:20]!r} is not a length within the body of {len(body)} bytes"
+            HEADER_LENGTH, f"{declared[:20]!r} is not a length within the body of {len(body)} bytes"
         )
     return body[: int(declared)], body[int(declared) :]
 
@@ -148,47 +143,56 @@ def _split_body(request: Request, body: bytes) -> tuple[bytes, bytes]:
 def _input_array(tensor: TensorIn, binary: memoryview, offset: int, max_rows: int) -> tuple[np.ndarray, int]:
     field = f"inputs[{tensor.name}]"
     if tensor.datatype != "FP32":
-        raise BadRequest(f"{field}.datatype: {tensor.datatype!r}, this model takes FP32")
-    if not tensor.shape or any(d < 0 for d in tensor.shape):
-        raise BadRequest(f"{field}.shape: {tensor.shape} is not a shape")
+        raise BadRequest(f"{field}.datatype", f"{tensor.datatype!r}, this model takes FP32")
+    if not 1 <= len(tensor.shape) <= MAX_DIMS or min(tensor.shape) < 1:
+        raise BadRequest(
+            f"{field}.shape", f"{tensor.shape[:MAX_DIMS]}: 1 to {MAX_DIMS} dimensions, each >= 1"
+        )
     if tensor.shape[0] > max_rows:
-        raise PayloadTooLarge(f"{field}.shape: {tensor.shape[0]} rows, more than the limit of {max_rows}")
+        raise PayloadTooLarge(f"{field}.shape", f"{tensor.shape[0]} rows, more than the limit of {max_rows}")
     count = math.prod(tensor.shape)
     size = (tensor.parameters or {}).get("binary_data_size")
     if size is not None:
         if not isinstance(size, int) or size != 4 * count or offset + size > len(binary):
             raise BadRequest(
-                f"{field}.binary_data_size: {size!r} does not match shape {tensor.shape} of FP32"
+                f"{field}.binary_data_size", f"{size!r} does not match shape {tensor.shape} of FP32"
             )
         array = np.frombuffer(binary[offset : offset + size], dtype="<f4").reshape(tensor.shape)
         return array, offset + size
     if tensor.data is None:
-        raise BadRequest(f"{field}.data: missing (and no binary_data_size)")
+        raise BadRequest(f"{field}.data", "missing (and no binary_data_size)")
+    if count > MAX_VALUES:
+        raise PayloadTooLarge(
+            f"{field}.shape", f"{tensor.shape} holds {count} values, more than any input here"
+        )
     try:
         array = np.asarray(tensor.data, dtype=np.float32)
     except (ValueError, TypeError) as e:
-        raise BadRequest(f"{field}.data: not numbers ({e})") from e
+        raise BadRequest(f"{field}.data", f"not numbers ({e})") from e
     if array.size != count:
-        raise BadRequest(f"{field}.data: {array.size} values, shape {tensor.shape} holds {count}")
+        raise BadRequest(f"{field}.data", f"{array.size} values, shape {tensor.shape} holds {count}")
     return array.reshape(tensor.shape), offset
 
 
 def _check_input(
-    model: LoadedModel, network: str, spec: dict, inputs: list[TensorIn], arrays: list[np.ndarray]
+    model: Model, network: Network, inputs: list[TensorIn], arrays: list[np.ndarray]
 ) -> np.ndarray:
+    (spec,) = model.signatures[network].inputs
     names = [t.name for t in inputs]
-    if names != [spec["name"]]:
+    if names != [spec.name]:
         raise BadRequest(
-            f"inputs: {names}, model {model.name}-{network} takes exactly one input, {spec['name']!r}"
+            "inputs", f"{names}, model {model.name}-{network} takes exactly one input, {spec.name!r}"
         )
     (array,) = arrays
-    if array.ndim != len(spec["shape"]) or list(array.shape[1:]) != spec["shape"][1:]:
+    if array.ndim != len(spec.shape) or array.shape[1:] != spec.shape[1:]:
         raise BadRequest(
-            f"inputs[{spec['name']}].shape: {list(array.shape)}, the model takes {spec['shape']}"
+            f"inputs[{spec.name}].shape", f"{list(array.shape)}, the model takes {list(spec.shape)}"
         )
-    if not (np.abs(array) <= FLOAT32_MAX).all():
-        raise Unprocessable(f"inputs[{spec['name']}].data: values must be finite")
-    return np.ascontiguousarray(array, dtype=np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        array = np.ascontiguousarray(array, dtype=np.float32)
+    if not np.isfinite(array).all():
+        raise Unprocessable(f"inputs[{spec.name}].data", "values must be finite")
+    return array
 
 
 INFER_BODY = request_body(
@@ -200,7 +204,7 @@ INFER_BODY = request_body(
         }
     },
 )
-INFER_ERRORS = error_responses(400, 401, 404, 408, 413, 422, 503, model=V2ErrorResponse)
+INFER_ERRORS = documented(400, 401, 404, 408, 413, 422, 503, model=V2ErrorResponse)
 
 
 @router.post(
@@ -223,19 +227,18 @@ async def infer(request: Request, name: str, version: str | None = None) -> Resp
     except ValidationError as e:
         first = e.errors(include_url=False, include_input=False)[0]
         where = ".".join(str(p) for p in first["loc"]) or "body"
-        raise BadRequest(f"{where}: {first['msg']} ({e.error_count()} problem(s) in the request)") from e
+        raise BadRequest(where, f"{first['msg']} ({e.error_count()} problem(s) in the request)") from e
     arrays, offset, view = [], 0, memoryview(binary)
     for tensor in body.inputs:
-        array, offset = _input_array(tensor, view, offset, settings_of(request).max_images)
+        array, offset = _input_array(tensor, view, offset, engine_of(request).limits.max_images)
         arrays.append(array)
-    (expected,), specs = _tensors(model, network)
-    x = _check_input(model, network, expected, body.inputs, arrays)
-    results = await (model.encoding if network == "encoder" else model.decoding)(x)
-    available = dict(zip([s["name"] for s in specs], results, strict=True))
+    x = _check_input(model, network, body.inputs, arrays)
+    results = await model.network(network)(x)
+    available = dict(zip([s.name for s in model.signatures[network].outputs], results, strict=True))
     wanted = body.outputs or [OutputWanted(name=n) for n in available]
     unknown = [o.name for o in wanted if o.name not in available]
     if unknown:
-        raise BadRequest(f"outputs: {unknown} are not outputs of {name}; it has {list(available)}")
+        raise BadRequest("outputs", f"{unknown} are not outputs of {name}; it has {list(available)}")
     child(IMAGES, f"/v2/{network}", model.name, model.version).inc(len(x))
     all_binary = bool((body.parameters or {}).get("binary_data_output", False))
     return _response(name, model.version, body.id, wanted, available, all_binary)

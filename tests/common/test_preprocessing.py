@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from common.preprocessing import ImageError, Preprocessing, preprocess_bytes
-from tests.conftest import encode_image
+from harness.files import encode_image
 
 MNIST = Preprocessing()
 

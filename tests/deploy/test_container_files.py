@@ -13,8 +13,8 @@ import pytest
 import yaml
 from packaging.requirements import Requirement
 
+from harness import ROOT
 from service import metrics
-from tests.conftest import ROOT
 from tests.deploy.dockerfile import stages
 
 BIN = Path(sys.executable).parent

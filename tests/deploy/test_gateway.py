@@ -23,8 +23,11 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import ROOT, free_port
-from tests.processes import answers, running, service, wait_until
+from harness import ROOT
+from harness.ports import free_port
+from harness.processes import answers, running, service, wait_until
+
+pytestmark = pytest.mark.server  # starts real processes
 
 DEPLOY = ROOT / "deploy"
 NGINX, PROMETHEUS = shutil.which("nginx") or "/usr/sbin/nginx", shutil.which("prometheus")

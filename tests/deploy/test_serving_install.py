@@ -17,9 +17,12 @@ import httpx2 as httpx
 import psutil
 import pytest
 
-from tests.conftest import ROOT, free_port
+from harness import ROOT
+from harness.ports import free_port
+from harness.processes import answers, running, wait_until
 from tests.deploy.dockerfile import Stage, stages
-from tests.processes import answers, running, wait_until
+
+pytestmark = pytest.mark.server  # starts real processes
 
 NOT_REPLAYED = ("groupadd", "useradd")  # creating the service user changes this machine, not a folder
 FORBIDDEN = ("torch", "onnx", "pip", "setuptools")  # training, export and installing stay out of the image

@@ -10,10 +10,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import ROOT, free_port
-from tests.processes import service
+import pytest
 
-EXAMPLES = 100  # per operation and phase: about 2,000 requests over 17 operations, under a minute
+from harness import ROOT
+from harness.ports import free_port
+from harness.processes import service
+
+pytestmark = pytest.mark.server  # starts real processes
+
+# per operation and phase: 40 is about 900 requests over 17 operations in the suite; `make fuzz` more
+EXAMPLES = int(os.environ.get("VAE_FUZZ_EXAMPLES", "40"))
 TOKEN = "fuzz-token"
 
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from harness.ports import free_port
+from harness.probe import usage
+from harness.processes import service
 from reliability.hostile import CASES, SLOW_TIMEOUT, MiB, run_cases, valid_decode
-from reliability.probe import usage
-from tests.conftest import free_port
-from tests.processes import service
+
+pytestmark = pytest.mark.server  # starts real processes
 
 LATENT_DIM = 4  # of the tiny digits model
 MEMORY_BOUND_MIB = 96  # the most the peak RSS may grow over all cases (16 MiB bodies among them)

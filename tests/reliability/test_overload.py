@@ -6,11 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx2 as httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from harness.ports import free_port
+from harness.processes import service
 from reliability.load import Result, drive
-from tests.conftest import free_port
-from tests.processes import service
+
+pytestmark = pytest.mark.server  # starts real processes
 
 HEAVY = ("POST", "/sample", {"json": {"n": 64, "seed": 1}})
 

@@ -14,9 +14,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx2 as httpx
+import pytest
 
-from tests.conftest import free_port
-from tests.processes import service
+from harness.ports import free_port
+from harness.processes import service, wait_until
+
+pytestmark = pytest.mark.server  # starts real processes
 
 ADMIN = "admin-secret"
 
@@ -55,7 +58,7 @@ def test_reloads_swap_models_under_load_without_failing_a_request(
     stop = threading.Event()
     with service(models, tmp_path, port, **settings) as process, ThreadPoolExecutor(4) as pool:
         loads = [pool.submit(_load, url, stop, seen) for _ in range(4)]
-        time.sleep(1)
+        wait_until(lambda: seen.total() >= 20, "the load runs", process)
 
         shutil.copytree(staging, models / "digits" / "10")  # publish version 10, then SIGHUP
         os.kill(process.pid, signal.SIGHUP)
@@ -75,7 +78,6 @@ def test_reloads_swap_models_under_load_without_failing_a_request(
         assert [f["path"] for f in body["failed"]] == ["digits/11"] and "sha256" in body["failed"][0][
             "reason"
         ]
-        time.sleep(1)
         assert _served_everywhere(url, ["digits/10", "digits/2"])
         assert httpx.get(f"{url}/readyz").status_code == 200  # what served before still serves: ready
         stop.set()

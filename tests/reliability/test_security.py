@@ -11,10 +11,13 @@ import httpx2 as httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from harness import ROOT
+from harness.ports import free_port
+from harness.processes import service, service_env
 from service.main import create_app
-from tests.conftest import ROOT, free_port
-from tests.processes import service, service_env
 from tests.service.conftest import settings_for
+
+pytestmark = pytest.mark.server  # starts real processes
 
 TOKENS = ("first-token", "second-token")
 Z = {"z": [[0.0] * 4]}
@@ -42,7 +45,7 @@ def test_probes_are_open_and_everything_else_needs_a_token(secured: tuple[str, s
     for path in ("/models", "/openapi.json", "/docs"):
         missing = httpx.get(f"{url}{path}")
         assert missing.status_code == 401 and missing.headers["www-authenticate"].startswith("Bearer")
-        assert missing.json() == {"detail": "authorization: send a bearer token"}
+        assert missing.json() == {"detail": "authorization: send a bearer token", "field": "authorization"}
     wrong = httpx.post(f"{url}/decode", json=Z, headers=bearer("first-tokem"))
     assert wrong.status_code == 401 and "not valid" in wrong.json()["detail"]
     assert (

@@ -11,9 +11,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from reliability.probe import read_answer, request
-from tests.conftest import free_port
-from tests.processes import service
+import pytest
+
+from harness.ports import free_port
+from harness.probe import read_answer, request
+from harness.processes import metric, service, wait_until
+
+pytestmark = pytest.mark.server  # starts real processes
 
 DELAY_MS = 300  # each request waits this long in the batcher: SIGTERM surely finds some in flight
 
@@ -25,7 +29,7 @@ class Sent:
     status: int  # 0: no answer
 
 
-def _client(port: int, stop: threading.Event, log: list[Sent]) -> None:
+def _client(port: int, stop: threading.Event, log: list[Sent], waiting: dict[int, float]) -> None:
     body = request("POST", "/decode", b'{"z": [[0.5, 0.5, 0.5, 0.5]]}', "application/json")
     for _ in range(200):  # bounded; the server's exit ends it sooner
         if stop.is_set():
@@ -39,8 +43,9 @@ def _client(port: int, stop: threading.Event, log: list[Sent]) -> None:
                 sock.sendall(body)
             except OSError:
                 continue
-            start = time.monotonic()
+            start = waiting[threading.get_ident()] = time.monotonic()
             answer = read_answer(sock, start + 30)
+            del waiting[threading.get_ident()]
             log.append(Sent(start, time.monotonic(), answer.status))
 
 
@@ -48,10 +53,19 @@ def test_sigterm_mid_load_answers_every_admitted_request(model_repository: Path,
     port = free_port()
     settings = {"default_model": "digits", "max_batch_delay_ms": str(DELAY_MS), "access_log": "false"}
     log: list[Sent] = []
+    waiting: dict[int, float] = {}  # client thread -> when its request in flight was written
     stop = threading.Event()
     with service(model_repository, tmp_path, port, **settings) as process, ThreadPoolExecutor(16) as pool:
-        clients = [pool.submit(_client, port, stop, log) for _ in range(16)]
-        time.sleep(1.5)
+        clients = [pool.submit(_client, port, stop, log, waiting) for _ in range(16)]
+        wait_until(
+            lambda: (
+                len(log) >= 16
+                and min(list(waiting.values()), default=time.monotonic()) < time.monotonic() - 0.1
+            ),
+            "requests written 100 ms ago and not yet answered",
+            process,
+            interval=0.01,
+        )
         signalled = time.monotonic()
         process.send_signal(signal.SIGTERM)
         code = process.wait(timeout=30)
@@ -79,7 +93,8 @@ def test_shutdown_does_not_wait_past_the_grace_period(model_repository: Path, tm
     ):
         stalled.sendall(b"POST /decode HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n")
         stalled.sendall(b"Content-Length: 100\r\n\r\n{")
-        time.sleep(0.3)
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: metric(url, "vae_requests_in_flight") >= 1, "the stalled request is read", process)
         signalled = time.monotonic()
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)

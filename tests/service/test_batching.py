@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from service.batching import Batcher, BatchLimits, Outputs
-from service.errors import Overloaded
-from service.repository import load_model
+from service.core.batching import Batcher, BatchLimits, Outputs
+from service.core.errors import Overloaded
+from service.core.loading import load_model
 from tests.service.conftest import settings_for
 
 BAD = 999.0  # a latent value the failing network below refuses
@@ -19,7 +19,7 @@ BAD = 999.0  # a latent value the failing network below refuses
 @pytest.fixture(scope="module")
 def decoder(model_repository: Path):
     model = load_model(model_repository / "digits" / "2", settings_for(model_repository))
-    return lambda z: model.decode_all(z)[0]
+    return lambda z: model.decode_now(z)[0]
 
 
 class Recording:

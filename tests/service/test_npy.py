@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from service.errors import BadRequest, Unprocessable
-from service.npy import NPY, npy_bytes, read_npy
+from service.api.npy import NPY, npy_bytes, read_npy
+from service.core.errors import BadRequest, Unprocessable
 
 
 def _npy(array: np.ndarray) -> bytes:

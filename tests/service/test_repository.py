@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from common.manifest import sha256_file
-from service.errors import NotFound
-from service.repository import ModelRepository
+from service.core.errors import NotFound
+from service.core.registry import Catalog
 from tests.service.conftest import settings_for
 
 
@@ -28,13 +28,13 @@ def _edit_manifest(folder: Path, **changes: object) -> None:
 
 
 def test_every_version_is_served_and_the_highest_is_the_default(model_repository: Path) -> None:
-    repo = ModelRepository.scan(settings_for(model_repository))
+    repo = Catalog.scan(settings_for(model_repository))
     assert repo.failures == [] and repo.versions("digits") == ["2", "10"]  # numeric, not string order
     assert repo.get().version == "10" and repo.get("digits", "2").version == "2"
 
 
 def test_unknown_names_and_versions_say_what_exists(model_repository: Path) -> None:
-    repo = ModelRepository.scan(settings_for(model_repository))
+    repo = Catalog.scan(settings_for(model_repository))
     with pytest.raises(NotFound, match="no model named 'cats'; available: digits"):
         repo.get("cats")
     with pytest.raises(NotFound, match="has no version '3'; available: 2, 10"):
@@ -49,7 +49,7 @@ def test_a_file_whose_hash_differs_is_refused_and_the_rest_still_serve(
     data[-1] ^= 0xFF  # one flipped byte
     decoder.write_bytes(bytes(data))
     with caplog.at_level(logging.ERROR):
-        repo = ModelRepository.scan(settings_for(repo_copy))
+        repo = Catalog.scan(settings_for(repo_copy))
     assert list(repo.models) == [("digits", "10")]
     assert repo.failures[0].path == "digits/2" and "decoder.onnx has sha256" in repo.failures[0].reason
     assert "model digits/2 refused: decoder.onnx has sha256" in caplog.text
@@ -66,8 +66,8 @@ def test_a_file_outside_the_repository_is_refused_even_with_the_right_hash(
         sha256_file(folder / "encoder.onnx")
         == json.loads((folder / "model.json").read_text())["files"]["encoder"]["sha256"]
     )
-    repo = ModelRepository.scan(settings_for(repo_copy))
-    assert "outside the model repository" in repo.failures[0].reason
+    repo = Catalog.scan(settings_for(repo_copy))
+    assert "encoder.onnx is a link that leaves the model repository" in repo.failures[0].reason
 
 
 @pytest.mark.parametrize(
@@ -84,16 +84,16 @@ def test_a_manifest_that_does_not_match_its_files_is_refused(
     repo_copy: Path, changes: dict, reason: str
 ) -> None:
     _edit_manifest(repo_copy / "digits" / "2", **changes)
-    repo = ModelRepository.scan(settings_for(repo_copy))
+    repo = Catalog.scan(settings_for(repo_copy))
     assert [f.path for f in repo.failures] == ["digits/2"] and reason in repo.failures[0].reason
     assert list(repo.models) == [("digits", "10")]
 
 
 def test_temporary_export_folders_and_missing_repositories(repo_copy: Path, tmp_path: Path) -> None:
     shutil.copytree(repo_copy / "digits" / "2", repo_copy / "digits" / ".tmp-3-abc")
-    repo = ModelRepository.scan(settings_for(repo_copy))
+    repo = Catalog.scan(settings_for(repo_copy))
     assert repo.failures == [] and repo.versions("digits") == ["2", "10"]
-    empty = ModelRepository.scan(settings_for(tmp_path / "nowhere"))
+    empty = Catalog.scan(settings_for(tmp_path / "nowhere"))
     assert empty.models == {} and "does not exist" in empty.failures[0].reason
 
 
@@ -123,11 +123,11 @@ def _break(folder: Path) -> None:
 
 def test_a_rescan_reuses_what_is_unchanged_and_keeps_what_broke(repo_copy: Path) -> None:
     settings = settings_for(repo_copy)
-    first = ModelRepository.scan(settings)
+    first = Catalog.scan(settings)
     _break(repo_copy / "digits" / "10")
     shutil.copytree(repo_copy / "digits" / "2", repo_copy / "digits" / "11")
     _edit_manifest(repo_copy / "digits" / "11", version="11")
-    second = ModelRepository.scan(settings, previous=first)
+    second = Catalog.scan(settings, previous=first)
     assert second.models[("digits", "2")] is first.models[("digits", "2")]  # unchanged: not reloaded
     assert second.models[("digits", "10")] is first.models[("digits", "10")]  # broken: the old one serves
     assert second.get().version == "11"  # a good new version is the new default
@@ -139,13 +139,13 @@ def test_a_rescan_reuses_what_is_unchanged_and_keeps_what_broke(repo_copy: Path)
 def test_a_folder_that_failed_at_start_up_blocks_readiness_until_it_loads(repo_copy: Path) -> None:
     settings = settings_for(repo_copy)
     _break(repo_copy / "digits" / "10")
-    first = ModelRepository.scan(settings)
+    first = Catalog.scan(settings)
     assert [f.blocking for f in first.failures] == [True]
-    second = ModelRepository.scan(settings, previous=first)
+    second = Catalog.scan(settings, previous=first)
     assert [f.blocking for f in second.failures] == [True]  # still broken: still not ready
     shutil.rmtree(repo_copy / "digits" / "10")
-    third = ModelRepository.scan(settings, previous=second)
+    third = Catalog.scan(settings, previous=second)
     assert third.failures == [] and list(third.models) == [("digits", "2")]
     shutil.rmtree(repo_copy / "digits" / "2")
-    fourth = ModelRepository.scan(settings, previous=third)
+    fourth = Catalog.scan(settings, previous=third)
     assert third.retired_by(fourth) == [third.models[("digits", "2")]] and fourth.models == {}

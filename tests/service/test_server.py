@@ -14,8 +14,11 @@ import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import encode_image, free_port
-from tests.processes import service
+from harness.files import encode_image
+from harness.ports import free_port
+from harness.processes import service
+
+pytestmark = pytest.mark.server  # starts real processes
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,10 @@ import pytest
 import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
-from tests.conftest import free_port
-from tests.processes import service
+from harness.ports import free_port
+from harness.processes import service
+
+pytestmark = pytest.mark.server  # starts real processes
 
 
 @pytest.fixture(scope="module")
@@ -103,5 +105,6 @@ def test_error_bodies_are_json_with_an_error_field(url: str) -> None:
     nan = b'{"inputs": [{"name": "z", "shape": [1, 4], "datatype": "FP32", "data": [0, 0, 0, NaN]}]}'
     response = httpx.post(f"http://{url}/v2/models/digits-decoder/infer", content=nan)
     assert response.status_code == 422 and response.json() == {
-        "error": "inputs[z].data: values must be finite"
+        "field": "inputs[z].data",
+        "error": "inputs[z].data: values must be finite",
     }

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from prometheus_client import Gauge
 
-from service.errors import Overloaded
+from service.core.errors import Overloaded
 from service.metrics import BATCH_SIZE, QUEUE_DEPTH, REJECTED, child
 
 log = logging.getLogger(__name__)
@@ -70,8 +70,9 @@ class Batcher:
         if len(self._queue) >= self.limits.max_queue:
             child(REJECTED, *self.labels).inc()
             raise Overloaded(
-                f"queue: {len(self._queue)} requests are waiting for {'/'.join(self.labels)}, "
-                f"the limit is {self.limits.max_queue} (VAE_MAX_QUEUE); retry shortly"
+                "queue",
+                f"{len(self._queue)} requests are waiting for {'/'.join(self.labels)}, "
+                f"the limit is {self.limits.max_queue} (VAE_MAX_QUEUE); retry shortly",
             )
         future: asyncio.Future[Outputs] = asyncio.get_running_loop().create_future()
         self._queue.append(_Request(x, future))

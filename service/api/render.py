@@ -12,7 +12,7 @@ from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 
 from common.images import grid, png_bytes, to_uint8
-from service.npy import NPY, npy_bytes
+from service.api.npy import NPY, npy_bytes
 
 
 class NumpyJSONResponse(JSONResponse):
@@ -45,12 +45,11 @@ def png_response(x_mean: np.ndarray, compress_level: int) -> Response:
     return Response(png_bytes(picture, compress_level), media_type="image/png")
 
 
-def render_images(
-    request: Request, x_mean: np.ndarray, fmt: str, compress_level: int, fields: dict[str, Any]
-) -> Response:
+def render_images(request: Request, x_mean: np.ndarray, fmt: str, fields: dict[str, Any]) -> Response:
     """``fields`` (model, version, seed, z ...) go into the JSON; with .npy, the scalars become
     ``X-Model``, ``X-Version`` and ``X-Seed`` headers and the body is x_mean [N, C, H, W] float32."""
     kind = accepted(request)
+    compress_level = request.app.state.settings.png_compress_level
     if kind == "npy":
         scalars = {k: v for k, v in fields.items() if k in ("model", "version", "seed")}
         headers = {f"X-{key.capitalize()}": str(value) for key, value in scalars.items()}

@@ -12,9 +12,10 @@ import math
 import numpy as np
 from numpy.lib import format as npy_format
 
-from service.errors import BadRequest, Unprocessable
+from service.core.errors import BadRequest, Unprocessable
 
 NPY = "application/x-npy"
+MAX_DIMS = 8
 _HEADERS = {(1, 0): npy_format.read_array_header_1_0, (2, 0): npy_format.read_array_header_2_0}
 
 
@@ -27,15 +28,18 @@ def read_npy(body: bytes, field: str) -> np.ndarray:
             raise ValueError(f"format version {version} is not supported")
         shape, fortran_order, dtype = _HEADERS[version](stream)
     except ValueError as e:
-        raise BadRequest(f"{field}: not a .npy array ({e})") from e
+        raise BadRequest(field, f"not a .npy array ({e})") from e
     if dtype.kind != "f":
-        raise Unprocessable(f"{field}: dtype {dtype}, expected a float type such as float32 ('<f4')")
+        raise Unprocessable(field, f"dtype {dtype}, expected a float type such as float32 ('<f4')")
+    if not 1 <= len(shape) <= MAX_DIMS or min(shape) < 1:
+        raise Unprocessable(field, f"shape {shape}: 1 to {MAX_DIMS} dimensions, each of at least 1")
     count = math.prod(shape)
     held = len(body) - stream.tell()
     if held != count * dtype.itemsize:
         raise BadRequest(
-            f"{field}: the header declares shape {shape} of {dtype} ({count * dtype.itemsize} bytes), "
-            f"the body holds {held} bytes after it"
+            field,
+            f"the header declares shape {shape} of {dtype} ({count * dtype.itemsize} bytes), "
+            f"the body holds {held} bytes after it",
         )
     array = np.frombuffer(body, dtype=dtype, count=count, offset=stream.tell())
     return array.reshape(shape, order="F" if fortran_order else "C")

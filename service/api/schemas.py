@@ -141,10 +141,12 @@ class ErrorResponse(BaseModel):
     detail: str | list[ValidationIssue] = Field(
         description="what is wrong, naming the field and the limit; a list for schema violations"
     )
+    field: str | None = Field(None, description="the request field at fault, e.g. files[2], z, n, body")
 
 
 class V2ErrorResponse(BaseModel):
     error: str = Field(description="what is wrong (the Open Inference Protocol's error body)")
+    field: str | None = Field(None, description="the request field at fault")
 
 
 class ReloadResponse(BaseModel):

@@ -13,22 +13,42 @@ from pathlib import Path
 
 import httpx2 as httpx
 
-from tests.conftest import ROOT
+from harness import ROOT
 
 
-def wait_until(check: Callable[[], bool], what: str, process: subprocess.Popen, timeout: float = 60) -> None:
-    """Poll ``check`` (bounded in time) while ``process`` lives; raise with ``what`` when it never holds."""
+def wait_until(
+    check: Callable[[], bool],
+    what: str,
+    process: subprocess.Popen | None = None,
+    timeout: float = 60,
+    interval: float = 0.05,
+) -> None:
+    """Poll ``check`` (bounded in time, and while ``process`` lives when one is given); raise with
+    ``what`` when it never holds. Tests wait for a state this way, never for a fixed time."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process.poll() is not None:
+        if process is not None and process.poll() is not None:
             raise RuntimeError(f"{what}: process exited with {process.returncode}")
         try:
             if check():
                 return
         except httpx.TransportError:
             pass
-        time.sleep(0.1)
+        time.sleep(interval)
     raise TimeoutError(f"{what}: not after {timeout}s")
+
+
+def metric(url: str, name: str, **labels: str) -> float:
+    """The sum of a metric's samples with these labels, from the server's /metrics."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
+    )
 
 
 def answers(url: str, status: int = 200) -> Callable[[], bool]:

@@ -1,9 +1,8 @@
-"""Who may call the service, and the headers every response carries.
+"""Who may call the service: bearer tokens from ``VAE_API_TOKENS`` and/or ``VAE_API_TOKENS_FILE``.
 
-Bearer tokens come from ``VAE_API_TOKENS`` and/or ``VAE_API_TOKENS_FILE``; when there are none,
-the API is open (the gateway's job, as in the shipped compose file). Probes (/healthz, /readyz and
-the Open Inference Protocol's /v2/health/*) never need a token, so an orchestrator can check a
-replica without one; /admin/ checks its own.
+When there are none the API is open (the gateway's job, as in the shipped compose file). Probes
+(/healthz, /readyz and the Open Inference Protocol's /v2/health/*) never need a token, so an
+orchestrator can check a replica without one; /admin/ checks its own.
 """
 
 from __future__ import annotations
@@ -14,24 +13,12 @@ from pathlib import Path
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from service.errors import Unauthorized, error_response
+from service.api.errors import error_response
+from service.core.errors import Unauthorized
 from service.settings import Settings
 
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/v2/health/live", "/v2/health/ready"})
 ADMIN_PREFIX = "/admin/"
-# the interactive docs load their scripts and styles from a CDN, so a CSP of 'none' would blank them
-DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
-SECURE_HEADERS = [
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"cache-control", b"no-store"),
-]
-CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
-
-
-def secure_headers(path: str) -> list[tuple[bytes, bytes]]:
-    return SECURE_HEADERS if path in DOCS_PATHS else [*SECURE_HEADERS, CSP]
 
 
 class TokenError(ValueError):
@@ -53,8 +40,10 @@ def read_tokens(settings: Settings) -> list[str]:
     return [t.strip() for t in tokens if t.strip()]
 
 
-def bearer(headers: dict[bytes, bytes]) -> bytes | None:
-    scheme, _, token = headers.get(b"authorization", b"").partition(b" ")
+def bearer(headers: list[tuple[bytes, bytes]]) -> bytes | None:
+    """The token of the request's ``Authorization: Bearer`` header, if it has one."""
+    value = next((v for k, v in reversed(headers) if k == b"authorization"), b"")
+    scheme, _, token = value.partition(b" ")
     return token.strip() if scheme.lower() == b"bearer" and token.strip() else None
 
 
@@ -77,7 +66,7 @@ class TokenCheck:
 
 
 class BearerAuth:
-    """ASGI middleware: 401 for requests without one of the tokens, except probes and /admin/."""
+    """401 for requests without one of the tokens, except probes and /admin/."""
 
     def __init__(self, app: ASGIApp, tokens: list[str]) -> None:
         self.app = app
@@ -88,10 +77,10 @@ class BearerAuth:
             await self.app(scope, receive, send)
             return
         path = scope["path"]
-        headers = dict(scope["headers"])
+        headers = scope["headers"]
         if path in OPEN_PATHS or path.startswith(ADMIN_PREFIX) or self.check.allows(bearer(headers)):
             await self.app(scope, receive, send)
             return
-        given = b"authorization" in headers
-        detail = f"authorization: {'the bearer token is not valid' if given else 'send a bearer token'}"
-        await error_response(Unauthorized(detail), path)(scope, receive, send)
+        given = any(k == b"authorization" for k, _ in headers)
+        message = "the bearer token is not valid" if given else "send a bearer token"
+        await error_response(Unauthorized("authorization", message), path)(scope, receive, send)

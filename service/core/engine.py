@@ -1,0 +1,120 @@
+"""The use cases, as functions of arrays and bytes: encode, decode, sample, interpolate.
+
+Each checks its inputs against the request limits, runs the model's batched networks and counts the
+images it made. Routes only parse requests into these calls and render what they return.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from service.core.errors import Unprocessable, check_limit
+from service.core.inputs import Upload, check_size, images_to_x
+from service.core.latents import interpolate, sample_prior
+from service.core.model import Model
+from service.metrics import IMAGES, child
+from service.settings import Settings
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may ask for; published in GET /models so clients can split their work."""
+
+    max_images: int
+    max_n: int
+    max_steps: int
+    max_body_bytes: int
+    max_image_bytes: int
+    max_temperature: float
+
+    @classmethod
+    def of(cls, settings: Settings) -> Limits:
+        return cls(
+            max_images=settings.max_images,
+            max_n=settings.max_n,
+            max_steps=settings.max_steps,
+            max_body_bytes=settings.max_body_bytes,
+            max_image_bytes=settings.max_image_bytes,
+            max_temperature=settings.max_temperature,
+        )
+
+
+@dataclass(frozen=True)
+class Encoding:
+    mu: np.ndarray  # [N, D]
+    sigma: np.ndarray  # [N, D]
+    z: np.ndarray | None = None  # one z ~ q(z|x) per image, when asked for
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class Generated:
+    x_mean: np.ndarray  # [N, C, H, W] in [0, 1]
+    z: np.ndarray | None = None  # the latents decoded, where the caller did not give them
+    seed: int | None = None
+
+
+def new_seed() -> int:
+    return secrets.randbits(63)
+
+
+class Engine:
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+
+    def check_count(self, field: str, count: int) -> None:
+        if count > self.limits.max_images:
+            raise Unprocessable(
+                field, f"{count} images, more than the limit of {self.limits.max_images} per request"
+            )
+
+    async def images_to_x(self, model: Model, uploads: Sequence[Upload]) -> np.ndarray:
+        for upload in uploads:
+            check_size(upload, self.limits.max_image_bytes)
+        return await images_to_x(uploads, model.preprocessing)
+
+    async def encode(
+        self, model: Model, uploads: Sequence[Upload], sample: bool = False, seed: int | None = None
+    ) -> Encoding:
+        x = await self.images_to_x(model, uploads)
+        mu, logvar = await model.encode(x)
+        sigma = np.exp(0.5 * logvar)
+        child(IMAGES, "/encode", model.name, model.version).inc(len(x))
+        if not sample:
+            return Encoding(mu, sigma)
+        seed = seed if seed is not None else new_seed()
+        eps = np.random.default_rng(seed).standard_normal(mu.shape, dtype=np.float32)
+        return Encoding(mu, sigma, mu + sigma * eps, seed)
+
+    async def decode(self, model: Model, z: np.ndarray, endpoint: str = "/decode") -> Generated:
+        """z: float32 [N, D], already checked against the model (``latents.check_latents``)."""
+        x_mean = (await model.decode(z))[0]
+        child(IMAGES, endpoint, model.name, model.version).inc(len(z))
+        return Generated(x_mean)
+
+    async def sample(self, model: Model, n: int, seed: int | None, temperature: float) -> Generated:
+        check_limit("n", n, self.limits.max_n, "VAE_MAX_N")
+        check_limit("temperature", temperature, self.limits.max_temperature, "VAE_MAX_TEMPERATURE")
+        seed = seed if seed is not None else new_seed()
+        z = sample_prior(n, model.latent_dim, seed, temperature)
+        return Generated((await self.decode(model, z, "/sample")).x_mean, z, seed)
+
+    async def latent_of(self, model: Model, end: np.ndarray | Upload) -> np.ndarray:
+        """An interpolation end: a latent [D] as given, or an image encoded to its mean mu."""
+        if isinstance(end, np.ndarray):
+            return end
+        mu, _ = await model.encode(await self.images_to_x(model, [end]))
+        return mu[0]
+
+    async def interpolate(
+        self, model: Model, start: np.ndarray | Upload, end: np.ndarray | Upload, steps: int, method: str
+    ) -> Generated:
+        check_limit("steps", steps, self.limits.max_steps, "VAE_MAX_STEPS")
+        path = interpolate(
+            await self.latent_of(model, start), await self.latent_of(model, end), steps, method
+        )
+        return Generated((await self.decode(model, path, "/interpolate")).x_mean, path)

@@ -1,0 +1,80 @@
+"""Request metrics and the access log, for every request that reaches the service."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.metrics import IN_FLIGHT, REQUEST_LATENCY, REQUESTS, child
+
+access_log = logging.getLogger("service.access")
+# probes and scrapes: frequent, cheap and not what the service is for
+UNMETERED = frozenset({"/healthz", "/readyz", "/metrics", "/v2/health/live", "/v2/health/ready"})
+
+
+class Observation:
+    def __init__(self, app: ASGIApp, endpoints: set[str]) -> None:
+        self.app = app
+        self.endpoints = endpoints  # known paths; anything else is metered as "other"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 0  # until the response starts
+
+        async def send_observed(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        path = scope["path"]
+        metered = path not in UNMETERED
+        start = time.perf_counter()
+        if metered:
+            IN_FLIGHT.inc()
+        try:
+            await self.app(scope, receive, send_observed)
+        finally:
+            elapsed = time.perf_counter() - start
+            status = status or 500  # an exception escaped: uvicorn answers 500
+            if metered:
+                IN_FLIGHT.dec()
+                self._count(scope, status, elapsed)
+            if access_log.isEnabledFor(logging.INFO):
+                _log_access(scope, status, elapsed)
+
+    def _count(self, scope: Scope, status: int, elapsed: float) -> None:
+        state = scope.get("state", {})
+        route = scope.get("route")  # the route Starlette matched: templates keep the labels few
+        path = getattr(route, "path", None) if route is not None else scope["path"]
+        endpoint = path if path in self.endpoints else "other"
+        child(REQUESTS, endpoint, state.get("model", ""), state.get("version", ""), str(status)).inc()
+        if not state.get("shed"):  # no work was done: its time says nothing of the service's latency
+            child(REQUEST_LATENCY, endpoint).observe(elapsed)
+
+
+def _log_access(scope: Scope, status: int, elapsed: float) -> None:
+    client: Any = scope.get("client") or ("-", 0)
+    request_id = scope.get("state", {}).get("request_id", "-")
+    access_log.info(
+        '%s "%s %s" %d %.1fms request_id=%s',
+        client[0],
+        scope["method"],
+        scope["path"],
+        status,
+        elapsed * 1000,
+        request_id,
+        extra={
+            "request_id": request_id,
+            "method": scope["method"],
+            "path": scope["path"],
+            "status": status,
+            "duration_ms": round(elapsed * 1000, 3),
+            "client": client[0],
+        },
+    )
