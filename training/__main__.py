@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from pathlib import Path
 
-from training.config import TrainConfig, add_config_arguments, config_from_args, given_overrides
+from training.config import (
+    TrainConfig,
+    add_config_arguments,
+    apply_overrides,
+    config_from_args,
+    given_overrides,
+)
 
 COMMANDS = ("train", "evaluate", "export")
 
@@ -57,14 +62,13 @@ def run_train(args: argparse.Namespace) -> None:
 
     if args.resume:
         run_dir = Path(getattr(args, "run_dir", TrainConfig.run_dir))
-        saved = TrainConfig(**json.loads((run_dir / "config.json").read_text()))
-        changed = {k for k, v in given_overrides(args).items() if v != getattr(saved, k)} - {
-            "epochs",
-            "run_dir",
-        }
-        if changed:
-            raise SystemExit(f"error: --resume continues the saved config; cannot change {sorted(changed)}")
-        cfg = dataclasses.replace(saved, **{k: v for k, v in given_overrides(args).items() if k == "epochs"})
+        saved = TrainConfig.load(run_dir / "config.json")
+        overrides = given_overrides(args)
+        changed = {k for k, v in overrides.items() if apply_overrides(saved, {k: v}) != saved}
+        fixed = sorted(changed - {"epochs", "run_dir"})
+        if fixed:
+            raise SystemExit(f"error: --resume continues the saved config; cannot change {fixed}")
+        cfg = apply_overrides(saved, {k: v for k, v in overrides.items() if k == "epochs"})
     else:
         cfg = config_from_args(args)
     run_dir = train(cfg, resume=args.resume)
@@ -72,11 +76,12 @@ def run_train(args: argparse.Namespace) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> None:
-    from training.checkpoint import load_model
+    from training.checkpoint import Checkpoint
     from training.data import load_dataset
     from training.evaluate import evaluate, prepare_inputs
 
-    model, cfg, _ = load_model(args.run_dir / args.checkpoint)
+    checkpoint = Checkpoint.load(args.run_dir / args.checkpoint)
+    model, cfg = checkpoint.build_model(), checkpoint.config
     data = load_dataset(
         cfg.dataset, Path(cfg.data_dir) if cfg.data_dir else None, Path(cfg.cache_dir), cfg.preprocessing()
     )
@@ -94,7 +99,7 @@ def run_evaluate(args: argparse.Namespace) -> None:
 
 
 def run_export(args: argparse.Namespace) -> None:
-    from training.checkpoint import load_model
+    from training.checkpoint import Checkpoint
     from training.export import export_model
 
     eval_path = args.run_dir / "eval.json"
@@ -107,18 +112,18 @@ def run_export(args: argparse.Namespace) -> None:
         raise SystemExit(
             f"error: eval.json scores {metrics.get('checkpoint')}, not {args.checkpoint}; evaluate it first"
         )
-    model, cfg, state = load_model(args.run_dir / args.checkpoint)
+    checkpoint = Checkpoint.load(args.run_dir / args.checkpoint)
+    model, cfg = checkpoint.build_model(), checkpoint.config
     summary_path = args.run_dir / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     training = {
         "config": cfg.to_dict(),
-        "model_config": model.cfg.to_dict(),
-        "epochs_trained": state["epoch"],
-        "best_valid_neg_elbo": state["best_valid_neg_elbo"],
-        "wall_seconds": summary.get("wall_seconds", state["wall_seconds"]),
-        "world_size": state["world_size"],
+        "epochs_trained": checkpoint.epoch,
+        "best_valid_neg_elbo": checkpoint.best_valid_neg_elbo,
+        "wall_seconds": summary.get("wall_seconds", checkpoint.wall_seconds),
+        "world_size": checkpoint.world_size,
         "seed": cfg.seed,
-        "versions": state["versions"],
+        "versions": checkpoint.versions,
     }
     target = export_model(
         model,

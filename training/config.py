@@ -1,5 +1,6 @@
-"""Every training knob in one typed place. The CLI is generated from these fields and the whole
-config is saved with each run (``config.json``) and inside each checkpoint."""
+"""Every training knob in one typed place: ``TrainConfig`` holds the run's knobs and, nested, the
+model's own ``VAEConfig``. The CLI is generated from both, and the whole config is saved with each
+run (``config.json``) and inside each checkpoint."""
 
 from __future__ import annotations
 
@@ -13,17 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from common.preprocessing import Preprocessing
-from training.model import VAEConfig
+from training.model import VAEConfig, knob
 
-
-def knob(default: Any, help: str, **choices: Any) -> Any:
-    if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata={"help": help, **choices})
-    return field(default=default, metadata={"help": help, **choices})
+# model knobs the data sets, not the user
+DERIVED = frozenset({"image_shape"})
 
 
 @dataclass
 class TrainConfig:
+    model: VAEConfig = field(default_factory=VAEConfig)
     # data
     dataset: str = knob("mnist", "data source", choices=("mnist", "idx", "folder", "digits"))
     data_dir: str | None = knob(None, "folder of IDX files or images (idx, folder)")
@@ -33,15 +32,6 @@ class TrainConfig:
     width: int = knob(28, "image width for folder data")
     invert: bool = knob(False, "invert folder images (dark strokes on a light ground)")
     binarize: bool = knob(True, "dynamic binarization: a fresh Bernoulli draw per batch")
-    # model
-    architecture: str = knob("mlp", "encoder/decoder family", choices=("mlp", "conv"))
-    latent_dim: int = knob(32, "latent dimension D")
-    hidden: list[int] = knob([512, 512], "MLP hidden widths")
-    conv_channels: list[int] = knob([32, 64], "conv channels per stride-2 layer")
-    conv_hidden: int = knob(512, "dense width between convs and z")
-    likelihood: str = knob("bernoulli", "p(x|z)", choices=("bernoulli", "gaussian"))
-    gaussian_sigma: float = knob(0.1, "sigma of a gaussian p(x|z) (initial value if learned)")
-    learn_sigma: bool = knob(False, "learn the gaussian sigma")
     # objective: loss = reconstruction + beta * KL
     beta: float = knob(1.0, "weight of the KL term (beta-VAE); 1 is the true ELBO")
     warmup_epochs: float = knob(0.0, "epochs over which beta rises linearly from 0")
@@ -60,28 +50,16 @@ class TrainConfig:
     eval_batch_size: int = knob(1000, "batch size for validation")
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            allowed = f.metadata.get("choices")
-            if allowed and getattr(self, f.name) not in allowed:
-                raise ValueError(f"{f.name} must be one of {allowed}, got {getattr(self, f.name)!r}")
-        if self.likelihood == "gaussian":
+        for owner in (self, self.model):
+            for f in fields(owner):
+                allowed = f.metadata.get("choices")
+                if allowed and getattr(owner, f.name) not in allowed:
+                    raise ValueError(f"{f.name} must be one of {allowed}, got {getattr(owner, f.name)!r}")
+        if self.model.likelihood == "gaussian":
             self.binarize = False  # binarization only makes sense for a Bernoulli likelihood
-        for name in ("epochs", "batch_size", "latent_dim"):
+        for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-
-    def model_config(self, image_shape: tuple[int, int, int]) -> VAEConfig:
-        return VAEConfig(
-            image_shape=image_shape,
-            latent_dim=self.latent_dim,
-            architecture=self.architecture,  # type: ignore[arg-type]
-            hidden=tuple(self.hidden),
-            channels=tuple(self.conv_channels),
-            conv_hidden=self.conv_hidden,
-            likelihood=self.likelihood,  # type: ignore[arg-type]
-            gaussian_sigma=self.gaussian_sigma,
-            learn_sigma=self.learn_sigma,
-        )
 
     def preprocessing(self, image_shape: tuple[int, int, int] | None = None) -> Preprocessing:
         """How an image file becomes x: for reading a folder (from --channels/--height/--width), or,
@@ -92,8 +70,22 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        return cls(**{**d, "model": VAEConfig.from_dict(d["model"])})
+
     def save(self, path: Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> TrainConfig:
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def _knobs() -> list[tuple[Any, dataclasses.Field]]:
+    """(owner class, field) of every knob the CLI offers: the run's, then the model's."""
+    run = [(TrainConfig, f) for f in fields(TrainConfig) if f.name != "model"]
+    return run + [(VAEConfig, f) for f in fields(VAEConfig) if f.name not in DERIVED]
 
 
 def _base_type(tp: Any) -> Any:
@@ -104,29 +96,42 @@ def _base_type(tp: Any) -> Any:
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    """One ``--flag`` per TrainConfig field. Defaults are suppressed so that only the options a user
-    gave override a config (needed for --resume)."""
-    hints = typing.get_type_hints(TrainConfig)
-    defaults = TrainConfig()
-    for f in fields(TrainConfig):
+    """One ``--flag`` per knob. Defaults are suppressed so that only the options a user gave
+    override a config (needed for --resume)."""
+    hints = typing.get_type_hints(TrainConfig) | typing.get_type_hints(VAEConfig)
+    defaults = {f.name: getattr(owner(), f.name) for owner, f in _knobs()}
+    for _, f in _knobs():
         tp = _base_type(hints[f.name])
-        default = getattr(defaults, f.name)
-        flag = "--" + f.name.replace("_", "-")
-        help_text = f"{f.metadata['help']} (default: {default})"
+        default = defaults[f.name]
+        shown = " ".join(map(str, default)) if isinstance(default, tuple | list) else default
+        help_text = f"{f.metadata['help']} (default: {shown})"
         kwargs: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS, "help": help_text}
+        flag = "--" + f.name.replace("_", "-")
         if tp is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
-        elif typing.get_origin(tp) is list:
+        elif typing.get_origin(tp) in (list, tuple):
             parser.add_argument(flag, type=typing.get_args(tp)[0], nargs="+", **kwargs)
+        elif typing.get_origin(tp) is typing.Literal:
+            parser.add_argument(flag, choices=typing.get_args(tp), **kwargs)
         else:
             parser.add_argument(flag, type=tp, choices=f.metadata.get("choices"), **kwargs)
 
 
-def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    names = {f.name for f in fields(TrainConfig)}
-    return TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
-
-
 def given_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    names = {f.name for f in fields(TrainConfig)}
+    """The knobs the user gave on the command line, by name."""
+    names = {f.name for _, f in _knobs()}
     return {k: v for k, v in vars(args).items() if k in names}
+
+
+def apply_overrides(cfg: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
+    """``cfg`` with the given knobs changed, each in the run's or the model's part."""
+    model_names = {f.name for f in fields(VAEConfig)}
+    model: dict[str, Any] = {
+        k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items() if k in model_names
+    }
+    run = {k: v for k, v in overrides.items() if k not in model_names}
+    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, **model), **run)
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    return apply_overrides(TrainConfig(), given_overrides(args))

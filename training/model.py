@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import asdict, dataclass
-from typing import Literal
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -17,27 +17,34 @@ Architecture = Literal["mlp", "conv"]
 Likelihood = Literal["bernoulli", "gaussian"]
 
 
+def knob(default: Any, help: str, **choices: Any) -> Any:
+    """A config field with its command-line help (and allowed ``choices``) in its metadata."""
+    if isinstance(default, list | tuple):
+        return field(default_factory=lambda: type(default)(default), metadata={"help": help, **choices})
+    return field(default=default, metadata={"help": help, **choices})
+
+
 @dataclass(frozen=True)
 class VAEConfig:
-    image_shape: tuple[int, int, int] = (1, 28, 28)  # C, H, W of x
-    latent_dim: int = 32  # D, size of z
-    architecture: Architecture = "mlp"
-    hidden: tuple[int, ...] = (512, 512)  # MLP hidden widths (decoder mirrors them)
-    channels: tuple[int, ...] = (32, 64)  # conv channels, each layer halves H and W
-    conv_hidden: int = 512  # width of the dense layer between convs and z
-    likelihood: Likelihood = "bernoulli"
-    gaussian_sigma: float = 0.1  # fixed sigma of p(x|z) when gaussian and not learned
-    learn_sigma: bool = False  # learn one global sigma for the gaussian likelihood
+    image_shape: tuple[int, int, int] = knob((1, 28, 28), "C, H, W of x (set from the data)")
+    latent_dim: int = knob(32, "latent dimension D")
+    architecture: Architecture = knob("mlp", "encoder/decoder family", choices=("mlp", "conv"))
+    hidden: tuple[int, ...] = knob((512, 512), "MLP hidden widths (the decoder mirrors them)")
+    conv_channels: tuple[int, ...] = knob((32, 64), "conv channels per stride-2 layer")
+    conv_hidden: int = knob(512, "dense width between convs and z")
+    likelihood: Likelihood = knob("bernoulli", "p(x|z)", choices=("bernoulli", "gaussian"))
+    gaussian_sigma: float = knob(0.1, "sigma of a gaussian p(x|z) (initial value if learned)")
+    learn_sigma: bool = knob(False, "learn the gaussian sigma")
 
     def __post_init__(self) -> None:
         if self.latent_dim < 1:
             raise ValueError(f"latent_dim must be >= 1, got {self.latent_dim}")
         if self.architecture == "conv":
-            stride = 2 ** len(self.channels)
+            stride = 2 ** len(self.conv_channels)
             _, h, w = self.image_shape
             if h % stride or w % stride:
                 raise ValueError(
-                    f"conv architecture with {len(self.channels)} layers needs H and W "
+                    f"conv architecture with {len(self.conv_channels)} layers needs H and W "
                     f"divisible by {stride}, got {h}x{w}"
                 )
 
@@ -47,7 +54,7 @@ class VAEConfig:
     @classmethod
     def from_dict(cls, d: dict) -> VAEConfig:
         d = dict(d)
-        for key in ("image_shape", "hidden", "channels"):
+        for key in ("image_shape", "hidden", "conv_channels"):
             d[key] = tuple(d[key])
         return cls(**d)
 
@@ -87,10 +94,10 @@ class ConvEncoder(nn.Module):
         super().__init__()
         c, h, w = cfg.image_shape
         layers: list[nn.Module] = []
-        for c_out in cfg.channels:
+        for c_out in cfg.conv_channels:
             layers += [nn.Conv2d(c, c_out, kernel_size=4, stride=2, padding=1), nn.ReLU()]
             c = c_out
-        scale = 2 ** len(cfg.channels)
+        scale = 2 ** len(cfg.conv_channels)
         flat = c * (h // scale) * (w // scale)
         self.body = nn.Sequential(*layers, nn.Flatten(), nn.Linear(flat, cfg.conv_hidden), nn.ReLU())
         self.head = nn.Linear(cfg.conv_hidden, 2 * cfg.latent_dim)
@@ -103,8 +110,8 @@ class ConvDecoder(nn.Module):
     def __init__(self, cfg: VAEConfig) -> None:
         super().__init__()
         c_img, h, w = cfg.image_shape
-        scale = 2 ** len(cfg.channels)
-        self.grid = (cfg.channels[-1], h // scale, w // scale)
+        scale = 2 ** len(cfg.conv_channels)
+        self.grid = (cfg.conv_channels[-1], h // scale, w // scale)
         self.dense = nn.Sequential(
             nn.Linear(cfg.latent_dim, cfg.conv_hidden),
             nn.ReLU(),
@@ -112,8 +119,8 @@ class ConvDecoder(nn.Module):
             nn.ReLU(),
         )
         layers: list[nn.Module] = []
-        outs = [*reversed(cfg.channels[:-1]), c_img]
-        c = cfg.channels[-1]
+        outs = [*reversed(cfg.conv_channels[:-1]), c_img]
+        c = cfg.conv_channels[-1]
         for i, c_out in enumerate(outs):
             layers.append(nn.ConvTranspose2d(c, c_out, kernel_size=4, stride=2, padding=1))
             if i < len(outs) - 1:

@@ -8,6 +8,7 @@ every epoch, gradients are averaged by DistributedDataParallel, and rank 0 valid
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 import os
@@ -20,10 +21,11 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
+from torch.optim.lr_scheduler import CosineAnnealingLR, LRScheduler
 from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, RandomSampler, TensorDataset
 from tqdm import tqdm
 
-from training.checkpoint import load_checkpoint, save_checkpoint
+from training.checkpoint import Checkpoint
 from training.config import TrainConfig
 from training.data import Dataset, binarize_fixed, load_dataset, to_unit
 from training.loss import beta_at, vae_loss
@@ -93,17 +95,13 @@ def _shuffle_generator(loader: DataLoader) -> torch.Generator | None:
     return sampler.generator if isinstance(sampler, RandomSampler) else None
 
 
-def learning_rate(cfg: TrainConfig, progress: float) -> float:
-    """Cosine from lr to min_lr over training (progress in [0, 1])."""
-    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * progress))
-
-
 def train_epoch(
     cfg: TrainConfig,
     model: VAE,
     net: torch.nn.Module,
     loader: DataLoader,
     optimizer: torch.optim.Optimizer,
+    scheduler: LRScheduler,
     epoch: int,
     proc: Process,
 ) -> dict[str, float]:
@@ -113,6 +111,7 @@ def train_epoch(
     steps_per_epoch = len(loader)
     warmup_steps = round(cfg.warmup_epochs * steps_per_epoch)
     sums = torch.zeros(4, dtype=torch.float64)  # loss, reconstruction, kl, images
+    lr = scheduler.get_last_lr()[0]
     bar = tqdm(
         loader,
         desc=f"epoch {epoch + 1}/{cfg.epochs}",
@@ -122,11 +121,7 @@ def train_epoch(
         dynamic_ncols=True,
     )
     for i, (x,) in enumerate(bar):
-        step = epoch * steps_per_epoch + i
-        lr = learning_rate(cfg, step / (cfg.epochs * steps_per_epoch))
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        beta = beta_at(step, warmup_steps, cfg.beta)
+        beta = beta_at(epoch * steps_per_epoch + i, warmup_steps, cfg.beta)
         x = x.to(proc.device, non_blocking=True)
         if cfg.binarize:
             x = torch.bernoulli(x)
@@ -145,7 +140,9 @@ def train_epoch(
         terms.loss.backward()
         if cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        lr = scheduler.get_last_lr()[0]
         optimizer.step()
+        scheduler.step()
         n = len(x)
         sums += torch.tensor(
             [terms.loss.item() * n, terms.reconstruction.item() * n, terms.kl.item() * n, n],
@@ -207,100 +204,142 @@ def _validation_tensor(data: Dataset, cfg: TrainConfig) -> torch.Tensor:
     return torch.from_numpy(to_unit(data.valid.images))
 
 
+@dataclass
+class Run:
+    """Everything one training run works with, made by ``setup`` and carried through the loop."""
+
+    cfg: TrainConfig
+    proc: Process
+    data: Dataset
+    model: VAE
+    net: torch.nn.Module  # the model, or its DistributedDataParallel wrapper
+    optimizer: torch.optim.Optimizer
+    scheduler: CosineAnnealingLR
+    loader: DataLoader
+    x_valid: torch.Tensor
+    start_epoch: int = 0
+    best: float = math.inf
+    wall: float = 0.0
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.cfg.run_dir)
+
+
+def setup(cfg: TrainConfig, proc: Process, resume: bool) -> Run:
+    """Data, model, optimiser and schedule; from ``last.pt`` when resuming."""
+    data = load_dataset(
+        cfg.dataset, Path(cfg.data_dir) if cfg.data_dir else None, Path(cfg.cache_dir), cfg.preprocessing()
+    )
+    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, image_shape=data.image_shape))
+    torch.manual_seed(cfg.seed + proc.rank)
+    model = VAE(cfg.model).to(proc.device)
+    loader = make_loader(torch.from_numpy(to_unit(data.train.images)), cfg, proc)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    # cosine from lr to min_lr over every step of the run, stepped once a batch
+    scheduler = CosineAnnealingLR(optimizer, T_max=cfg.epochs * len(loader), eta_min=cfg.min_lr)
+    net: torch.nn.Module = DistributedDataParallel(model) if proc.world_size > 1 else model
+    run = Run(cfg, proc, data, model, net, optimizer, scheduler, loader, _validation_tensor(data, cfg))
+    if resume:
+        _restore(run, Checkpoint.load(run.run_dir / "last.pt"))
+    elif proc.is_main:
+        run.run_dir.mkdir(parents=True, exist_ok=True)
+        (run.run_dir / "metrics.csv").unlink(missing_ok=True)
+    if proc.is_main:
+        cfg.save(run.run_dir / "config.json")
+    return run
+
+
+def _restore(run: Run, saved: Checkpoint) -> None:
+    run.model.load_state_dict(saved.model)
+    run.optimizer.load_state_dict(saved.optimizer)
+    run.scheduler.load_state_dict(saved.scheduler)
+    run.scheduler.T_max = run.cfg.epochs * len(run.loader)  # --epochs may have grown
+    run.start_epoch, run.best, run.wall = saved.epoch, saved.best_valid_neg_elbo, saved.wall_seconds
+    if run.proc.world_size == 1:
+        torch.set_rng_state(saved.rng)
+    else:  # rank 0's generator is the one saved; give each rank a fresh stream of its own
+        torch.manual_seed(run.cfg.seed + run.proc.rank + 1000 * run.start_epoch)
+    shuffle_rng = _shuffle_generator(run.loader)
+    if shuffle_rng is not None and saved.shuffle_rng is not None:
+        shuffle_rng.set_state(saved.shuffle_rng)  # the next epoch's order, as if never stopped
+
+
+def run_epoch(run: Run, epoch: int) -> None:
+    """One epoch of training; on the main process also validation, metrics and checkpoints."""
+    t0 = time.perf_counter()
+    row: dict[str, Any] = {"epoch": epoch + 1}
+    row |= train_epoch(run.cfg, run.model, run.net, run.loader, run.optimizer, run.scheduler, epoch, run.proc)
+    run.wall += time.perf_counter() - t0
+    if not run.proc.is_main:
+        return
+    row |= validate(run.model, run.x_valid, run.cfg.eval_batch_size, run.cfg.seed)
+    row["epoch_seconds"] = time.perf_counter() - t0
+    _append_metrics(run.run_dir / "metrics.csv", row)
+    improved = row["valid_neg_elbo"] < run.best
+    run.best = min(run.best, row["valid_neg_elbo"])
+    shuffle_rng = _shuffle_generator(run.loader)
+    checkpoint = Checkpoint(
+        config=run.cfg,
+        model=run.model.state_dict(),
+        optimizer=run.optimizer.state_dict(),
+        scheduler=run.scheduler.state_dict(),
+        epoch=epoch + 1,
+        best_valid_neg_elbo=run.best,
+        wall_seconds=run.wall,
+        world_size=run.proc.world_size,
+        dataset=run.data.name,
+        versions=library_versions(),
+        shuffle_rng=shuffle_rng.get_state() if shuffle_rng is not None else None,
+    )
+    checkpoint.save(run.run_dir / "last.pt")
+    if improved:
+        checkpoint.save(run.run_dir / "best.pt")
+    tqdm.write(
+        f"epoch {epoch + 1:4d}  train loss {row['train_loss']:8.3f}  valid -ELBO "
+        f"{row['valid_neg_elbo']:8.3f} (rec {row['valid_reconstruction']:.2f}, "
+        f"KL {row['valid_kl']:.2f})  {row['epoch_seconds']:.1f}s" + ("  *" if improved else "")
+    )
+
+
+def finish(run: Run) -> None:
+    """Pictures of the best model and the run's summary."""
+    best_path = run.run_dir / "best.pt"
+    best_model = Checkpoint.load(best_path).build_model() if best_path.exists() else run.model
+    valid = run.data.valid
+    save_pictures(
+        best_model, torch.from_numpy(to_unit(valid.images)), valid.labels, run.run_dir, run.cfg.seed
+    )
+    summary = {
+        "epochs": run.cfg.epochs,
+        "wall_seconds": run.wall,
+        "best_valid_neg_elbo": run.best,
+        "world_size": run.proc.world_size,
+        "device": str(run.proc.device),
+    }
+    (run.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+
+
 def train(cfg: TrainConfig, resume: bool = False) -> Path:
     """Train per ``cfg``; returns the run folder. With ``resume``, carries on from ``last.pt``."""
-    run_dir = Path(cfg.run_dir)
     proc = setup_process(cfg)
     try:
-        data = load_dataset(
-            cfg.dataset,
-            Path(cfg.data_dir) if cfg.data_dir else None,
-            Path(cfg.cache_dir),
-            cfg.preprocessing(),
-        )
-        torch.manual_seed(cfg.seed + proc.rank)
-        model_cfg = cfg.model_config(data.image_shape)
-        model = VAE(model_cfg).to(proc.device)
-        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-        start_epoch, best, wall = 0, math.inf, 0.0
-        if resume:
-            state = load_checkpoint(run_dir / "last.pt")
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            start_epoch, best, wall = state["epoch"], state["best_valid_neg_elbo"], state["wall_seconds"]
-            if proc.world_size == 1:
-                torch.set_rng_state(state["rng"])
-            else:  # rank 0's generator is the one saved; give each rank a fresh stream of its own
-                torch.manual_seed(cfg.seed + proc.rank + 1000 * start_epoch)
-        elif proc.is_main:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            (run_dir / "metrics.csv").unlink(missing_ok=True)
+        run = setup(cfg, proc, resume)
+        for epoch in range(run.start_epoch, cfg.epochs):
+            run_epoch(run, epoch)
         if proc.is_main:
-            cfg.save(run_dir / "config.json")
-        net: torch.nn.Module = DistributedDataParallel(model) if proc.world_size > 1 else model
-        loader = make_loader(torch.from_numpy(to_unit(data.train.images)), cfg, proc)
-        shuffle_rng = _shuffle_generator(loader)
-        if resume and shuffle_rng is not None and state.get("shuffle_rng") is not None:
-            shuffle_rng.set_state(state["shuffle_rng"])  # the next epoch's order, as if never stopped
-        x_valid = _validation_tensor(data, cfg)
-        for epoch in range(start_epoch, cfg.epochs):
-            t0 = time.perf_counter()
-            row: dict[str, Any] = {"epoch": epoch + 1}
-            row |= train_epoch(cfg, model, net, loader, optimizer, epoch, proc)
-            wall += time.perf_counter() - t0
-            if not proc.is_main:
-                continue
-            row |= validate(model, x_valid, cfg.eval_batch_size, cfg.seed)
-            row["epoch_seconds"] = time.perf_counter() - t0
-            _append_metrics(run_dir / "metrics.csv", row)
-            improved = row["valid_neg_elbo"] < best
-            best = min(best, row["valid_neg_elbo"])
-            state = {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "model_config": model_cfg.to_dict(),
-                "train_config": cfg.to_dict(),
-                "epoch": epoch + 1,
-                "best_valid_neg_elbo": best,
-                "wall_seconds": wall,
-                "valid_neg_elbo": row["valid_neg_elbo"],
-                "rng": torch.get_rng_state(),
-                "shuffle_rng": shuffle_rng.get_state() if shuffle_rng is not None else None,
-                "world_size": proc.world_size,
-                "dataset": data.name,
-                "versions": library_versions(),
-            }
-            save_checkpoint(run_dir / "last.pt", state)
-            if improved:
-                save_checkpoint(run_dir / "best.pt", state)
-            tqdm.write(
-                f"epoch {epoch + 1:4d}  train loss {row['train_loss']:8.3f}  valid -ELBO "
-                f"{row['valid_neg_elbo']:8.3f} (rec {row['valid_reconstruction']:.2f}, "
-                f"KL {row['valid_kl']:.2f})  {row['epoch_seconds']:.1f}s" + ("  *" if improved else "")
-            )
-        if proc.is_main:
-            best_model = model
-            if (run_dir / "best.pt").exists():
-                best_model = VAE(model_cfg)
-                best_model.load_state_dict(load_checkpoint(run_dir / "best.pt")["model"])
-            save_pictures(
-                best_model, torch.from_numpy(to_unit(data.valid.images)), data.valid.labels, run_dir, cfg.seed
-            )
-            summary = {
-                "epochs": cfg.epochs,
-                "wall_seconds": wall,
-                "best_valid_neg_elbo": best,
-                "world_size": proc.world_size,
-                "device": str(proc.device),
-            }
-            (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+            finish(run)
     finally:
         if proc.world_size > 1 and dist.is_initialized():
             dist.destroy_process_group()
-    return run_dir
+    return Path(cfg.run_dir)
 
 
 def library_versions() -> dict[str, str]:
     import platform
 
-    return {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__}
+    return {
+        "python": platform.python_version(),
+        "torch": str(torch.__version__),
+        "numpy": str(np.__version__),
+    }

@@ -14,7 +14,8 @@ import pytest
 
 from common.manifest import Manifest, sha256_file
 from common.preprocessing import Preprocessing, preprocess_bytes
-from tests.conftest import ROOT, encode_image
+from harness import ROOT
+from harness.files import encode_image
 from training.__main__ import main
 
 TINY = ["--epochs", "2", "--batch-size", "32", "--hidden", "32", "--latent-dim", "4"]
@@ -91,12 +92,12 @@ def test_help_lists_every_knob_with_its_default() -> None:
     ],
 )
 def test_bad_training_input_is_a_clear_error_that_writes_nothing(
-    tmp_path: Path, args: list[str], message: str
+    tmp_path: Path, args: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    result = _cli(*args, "--run-dir", str(tmp_path / "run"))
-    assert result.returncode != 0
-    assert message in result.stderr
-    assert "Traceback" not in result.stderr
+    with pytest.raises(SystemExit) as stopped:  # in-process; the corrupt-image case below runs the program
+        main([*args, "--run-dir", str(tmp_path / "run")])
+    assert stopped.value.code != 0
+    assert message in f"{stopped.value.code} {capsys.readouterr().err}"
     assert _snapshot(tmp_path) == []
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from common.preprocessing import Preprocessing
-from tests.conftest import encode_image
+from harness.files import encode_image
 from training import data
 from training.data import (
     DataError,

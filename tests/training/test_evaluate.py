@@ -6,13 +6,13 @@ from pathlib import Path
 
 import torch
 
-from training.checkpoint import load_model
+from training.checkpoint import Checkpoint
 from training.data import load_digits
 from training.evaluate import evaluate, prepare_inputs
 
 
 def test_nll_is_below_the_negative_elbo_and_units_are_counted(trained_run: Path) -> None:
-    model, _, _ = load_model(trained_run / "best.pt")
+    model = Checkpoint.load(trained_run / "best.pt").build_model()
     x = prepare_inputs(load_digits().test.images, binarize=True)
     result = evaluate(model, x, k=200, progress=False)
     assert result.n_images == len(x) and result.nll_importance_samples == 200
@@ -25,7 +25,7 @@ def test_nll_is_below_the_negative_elbo_and_units_are_counted(trained_run: Path)
 
 
 def test_more_importance_samples_tighten_the_bound(trained_run: Path) -> None:
-    model, _, _ = load_model(trained_run / "best.pt")
+    model = Checkpoint.load(trained_run / "best.pt").build_model()
     x = prepare_inputs(load_digits().test.images[:60], binarize=True)
     loose = evaluate(model, x, k=1, progress=False, seed=1)
     tight = evaluate(model, x, k=500, progress=False, seed=1)
@@ -33,7 +33,7 @@ def test_more_importance_samples_tighten_the_bound(trained_run: Path) -> None:
 
 
 def test_evaluation_is_repeatable(trained_run: Path) -> None:
-    model, _, _ = load_model(trained_run / "best.pt")
+    model = Checkpoint.load(trained_run / "best.pt").build_model()
     x = prepare_inputs(load_digits().test.images[:20], binarize=True)
     first = evaluate(model, x, k=50, progress=False).to_dict()
     torch.manual_seed(123)  # the global generator's state does not change the result

@@ -13,7 +13,7 @@ import torch
 from common.manifest import Manifest, sha256_file
 from common.preprocessing import Preprocessing
 from training import export as export_module
-from training.checkpoint import load_model
+from training.checkpoint import Checkpoint
 from training.export import ExportError, export_model
 from training.model import VAE, VAEConfig
 
@@ -39,7 +39,7 @@ def _session(path: Path) -> ort.InferenceSession:
 
 
 def test_export_matches_torch_at_any_batch_size(trained_run: Path, tmp_path: Path) -> None:
-    model, _, _ = load_model(trained_run / "best.pt")
+    model = Checkpoint.load(trained_run / "best.pt").build_model()
     folder = _export(model, tmp_path)
     assert sorted(p.name for p in folder.iterdir()) == ["decoder.onnx", "encoder.onnx", "model.json"]
     enc, dec = _session(folder / "encoder.onnx"), _session(folder / "decoder.onnx")
@@ -70,7 +70,7 @@ def test_export_matches_torch_at_any_batch_size(trained_run: Path, tmp_path: Pat
 
 
 def test_manifest_carries_hashes_metrics_and_parity(trained_run: Path, tmp_path: Path) -> None:
-    model, _, _ = load_model(trained_run / "best.pt")
+    model = Checkpoint.load(trained_run / "best.pt").build_model()
     folder = _export(model, tmp_path)
     manifest = Manifest.read(folder)
     assert (manifest.name, manifest.version, manifest.latent_dim) == ("digits", "1", 4)
@@ -91,7 +91,9 @@ def test_manifest_carries_hashes_metrics_and_parity(trained_run: Path, tmp_path:
         VAEConfig(
             image_shape=(1, 8, 8), latent_dim=3, hidden=(16,), likelihood="gaussian", gaussian_sigma=0.2
         ),
-        VAEConfig(image_shape=(3, 8, 8), latent_dim=5, architecture="conv", channels=(4, 8), conv_hidden=16),
+        VAEConfig(
+            image_shape=(3, 8, 8), latent_dim=5, architecture="conv", conv_channels=(4, 8), conv_hidden=16
+        ),
     ],
 )
 def test_other_models_export_with_parity(tmp_path: Path, config: VAEConfig) -> None:
@@ -106,7 +108,7 @@ def test_other_models_export_with_parity(tmp_path: Path, config: VAEConfig) -> N
 
 
 def test_an_existing_version_is_not_overwritten_without_force(trained_run: Path, tmp_path: Path) -> None:
-    model, _, _ = load_model(trained_run / "best.pt")
+    model = Checkpoint.load(trained_run / "best.pt").build_model()
     folder = _export(model, tmp_path)
     before = sha256_file(folder / "decoder.onnx")
     with pytest.raises(ExportError, match="already exists"):
@@ -120,7 +122,7 @@ def test_an_existing_version_is_not_overwritten_without_force(trained_run: Path,
 def test_a_failed_export_leaves_nothing_and_keeps_the_old_version(
     trained_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    model, _, _ = load_model(trained_run / "best.pt")
+    model = Checkpoint.load(trained_run / "best.pt").build_model()
     folder = _export(model, tmp_path)
     before = {p.name: sha256_file(p) for p in folder.iterdir()}
     monkeypatch.setattr(export_module, "_parity", lambda *args: 0.5)
@@ -138,7 +140,7 @@ def test_a_failed_export_leaves_nothing_and_keeps_the_old_version(
 def test_unsafe_names_are_refused_before_anything_is_written(
     trained_run: Path, tmp_path: Path, name: str, version: str
 ) -> None:
-    model, _, _ = load_model(trained_run / "best.pt")
+    model = Checkpoint.load(trained_run / "best.pt").build_model()
     models = tmp_path / "models"
     models.mkdir()
     with pytest.raises(ValueError, match="must match"):

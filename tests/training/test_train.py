@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import ROOT, tiny_config
-from training.checkpoint import load_model
+from harness import ROOT
+from tests.training.conftest import tiny_config
+from training.checkpoint import Checkpoint
 from training.train import train
 
 
@@ -43,19 +44,20 @@ def test_a_run_writes_config_metrics_checkpoints_and_pictures(trained_run: Path)
 
 
 def test_checkpoint_rebuilds_the_model_without_guessing(trained_run: Path) -> None:
-    model, cfg, state = load_model(trained_run / "last.pt")
+    saved = Checkpoint.load(trained_run / "last.pt")
+    model, cfg = saved.build_model(), saved.config.model
     assert model.cfg.latent_dim == cfg.latent_dim == 4 and model.cfg.image_shape == (1, 8, 8)
-    assert state["epoch"] == 3 and state["world_size"] == 1
+    assert saved.epoch == 3 and saved.world_size == 1
 
 
 def test_resume_continues_exactly_where_the_run_stopped(tmp_path: Path) -> None:
-    straight = load_model(train(tiny_config(tmp_path / "straight", epochs=3)) / "last.pt")[0].state_dict()
+    straight = Checkpoint.load(train(tiny_config(tmp_path / "straight", epochs=3)) / "last.pt").model
     cfg = tiny_config(tmp_path / "r", epochs=2)
     train(cfg)
     cfg.epochs = 3
     train(cfg, resume=True)
     assert [int(r["epoch"]) for r in _rows(tmp_path / "r")] == [1, 2, 3]
-    resumed = load_model(tmp_path / "r" / "last.pt")[0].state_dict()
+    resumed = Checkpoint.load(tmp_path / "r" / "last.pt").model
     # same data order, binarization and noise as an uninterrupted run
     assert all(torch.allclose(straight[k], resumed[k], atol=1e-6) for k in straight)
     elbos = [[r["valid_neg_elbo"] for r in _rows(tmp_path / run)] for run in ("r", "straight")]
@@ -78,7 +80,8 @@ def test_seeds_make_runs_repeatable(tmp_path: Path) -> None:
 )
 def test_other_architectures_and_objectives_train(tmp_path: Path, overrides: dict) -> None:
     run = train(tiny_config(tmp_path / "r", epochs=1, **overrides))
-    model, cfg, _ = load_model(run / "best.pt")
+    saved = Checkpoint.load(run / "best.pt")
+    model, cfg = saved.build_model(), saved.config.model
     assert model.cfg.architecture == cfg.architecture
     assert torch.isfinite(torch.tensor(float(_rows(run)[0]["valid_neg_elbo"])))
 
@@ -115,4 +118,4 @@ def test_torchrun_with_two_cpu_processes(tmp_path: Path) -> None:
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["world_size"] == 2
     assert [int(r["epoch"]) for r in _rows(run_dir)] == [1, 2]
-    assert load_model(run_dir / "last.pt")[2]["world_size"] == 2
+    assert Checkpoint.load(run_dir / "last.pt").world_size == 2
