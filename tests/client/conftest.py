@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import free_port
-from tests.processes import service
+from harness.ports import free_port
+from harness.processes import service
 
 
 @pytest.fixture(scope="session")

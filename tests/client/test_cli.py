@@ -11,10 +11,13 @@ from pathlib import Path
 
 import httpx2 as httpx
 import numpy as np
+import pytest
 from PIL import Image
 
-from tests.conftest import free_port
-from tests.processes import service
+from harness.ports import free_port
+from harness.processes import service
+
+pytestmark = pytest.mark.server  # starts real processes
 
 CLI = str(Path(sys.executable).with_name("vae-client"))
 
@@ -104,5 +107,6 @@ def test_sample_and_interpolate_write_pngs(server_url: str, digit_folder: Path, 
 
 
 def test_errors_are_one_line_and_a_nonzero_exit(tmp_path: Path) -> None:
-    run = _run(f"http://127.0.0.1:{free_port()}", "sample", "--n", "4", "--out", str(tmp_path / "x.png"))
-    assert run.returncode == 1 and run.stderr.startswith("vae-client: GET /models:")
+    nobody = f"http://127.0.0.1:{free_port()}"
+    run = _run(nobody, "--retries", "2", "sample", "--n", "4", "--out", str(tmp_path / "x.png"))
+    assert run.returncode == 1 and run.stderr.startswith("vae-client: GET /models: 2 tries, the last:")

@@ -10,10 +10,12 @@ import httpx2 as httpx
 import numpy as np
 import pytest
 from PIL import Image
-
-from tests.conftest import free_port
-from tests.processes import service
 from vae_client import AsyncClient, Client, Retry, ServiceError, Unavailable
+
+from harness.ports import free_port
+from harness.processes import service
+
+pytestmark = pytest.mark.server  # starts real processes
 
 
 def _paths(folder: Path) -> list[Path]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import re
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -64,12 +65,10 @@ def _chunks(sizes: Sequence[int], max_items: int, max_bytes: int) -> list[range]
     return runs
 
 
-def _bad_file(detail: str) -> int | None:
-    """The index i of a refusal about one upload ("files[i]: ..."), else None."""
-    if detail.startswith("files[") and "]" in detail:
-        index = detail[len("files[") : detail.index("]")]
-        return int(index) if index.isdigit() else None
-    return None
+def _bad_file(field: str | None) -> int | None:
+    """The index i of a refusal about one upload (its ``field`` is ``files[i]``), else None."""
+    match = re.fullmatch(r"files\[(\d+)\]", field or "")
+    return int(match.group(1)) if match else None
 
 
 class AsyncClient:
@@ -130,9 +129,9 @@ class AsyncClient:
                 else:
                     if response.status_code < 400:
                         return response
-                    detail = _detail(response)
+                    detail, field = _refusal(response)
                     if response.status_code not in RETRY_STATUSES:
-                        raise ServiceError(response.status_code, detail)
+                        raise ServiceError(response.status_code, detail, field)
                     problem = f"{response.status_code}: {detail}"
                     wait = self._retry.delay(attempt, response.headers.get("retry-after"))
             if attempt + 1 < self._retry.attempts:
@@ -168,10 +167,10 @@ class AsyncClient:
                 try:
                     body = (await self._request("POST", "/encode", files=files, data=form)).json()
                 except ServiceError as e:
-                    bad = _bad_file(e.detail)
+                    bad = _bad_file(e.field)
                     if not skip_bad or bad is None or bad >= len(indices):
                         raise
-                    failed[indices.pop(bad)] = e.detail.split(": ", 1)[-1]
+                    failed[indices.pop(bad)] = e.detail.removeprefix(f"{e.field}: ")
                     continue
                 if on_progress is not None:
                     on_progress(len(run))
@@ -254,13 +253,19 @@ def _endpoint(value: ImageInput | np.ndarray) -> dict[str, Any]:
     return {"image": base64.b64encode(image_bytes(value)).decode()}
 
 
-def _detail(response: httpx.Response) -> str:
+def _refusal(response: httpx.Response) -> tuple[str, str | None]:
+    """What the service said was wrong, and which field of the request (when it said)."""
     try:
         body = response.json()
     except ValueError:
-        return response.text[:300]
-    value = body.get("detail", body.get("error", body)) if isinstance(body, dict) else body
-    return value if isinstance(value, str) else str(value)[:300]
+        return response.text[:300], None
+    if not isinstance(body, dict):
+        return str(body)[:300], None
+    value = body.get("detail", body.get("error", body))
+    field = body.get("field")
+    return (value if isinstance(value, str) else str(value)[:300]), (
+        field if isinstance(field, str) else None
+    )
 
 
 class Client:

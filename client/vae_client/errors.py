@@ -10,10 +10,11 @@ class ClientError(Exception):
 class ServiceError(ClientError):
     """The service refused a request (4xx): retrying the same request would not help."""
 
-    def __init__(self, status: int, detail: str) -> None:
+    def __init__(self, status: int, detail: str, field: str | None = None) -> None:
         super().__init__(f"{status}: {detail}")
         self.status = status
         self.detail = detail
+        self.field = field  # the request field the service named, e.g. "files[3]"
 
 
 class Unavailable(ClientError):

@@ -23,17 +23,24 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from common.images import grid, png_bytes, to_uint8
-from common.preprocessing import IMAGE_SUFFIXES
 from vae_client.client import Client
 from vae_client.errors import ClientError
+from vae_client.inputs import grid
+from vae_client.retry import Retry
 
 PART_FILES = 1024  # images per part kept on disk: what an interruption can cost
+# the still-image formats the service reads (PNG, JPEG, GIF, BMP, WebP, TIFF), by file name
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".jpe", ".gif", ".bmp", ".webp", ".tif", ".tiff"})
 
 
 def _client(args: argparse.Namespace) -> Client:
     return Client(
-        args.url, token=args.token, model=args.model, version=args.version, concurrency=args.concurrency
+        args.url,
+        token=args.token,
+        model=args.model,
+        version=args.version,
+        concurrency=args.concurrency,
+        retry=Retry(attempts=args.retries),
     )
 
 
@@ -139,7 +146,7 @@ def _write_csv(path: Path, names: list[str], mu: np.ndarray, sigma: np.ndarray) 
 def sample(args: argparse.Namespace) -> int:
     with _client(args) as vae:
         images = vae.sample(args.n, seed=args.seed, temperature=args.temperature)
-    args.out.write_bytes(png_bytes(grid(to_uint8(images))))
+    grid(images).save(args.out, format="PNG")
     print(f"{len(images)} samples written to {args.out}", file=sys.stderr)
     return 0
 
@@ -147,7 +154,7 @@ def sample(args: argparse.Namespace) -> int:
 def interpolate(args: argparse.Namespace) -> int:
     with _client(args) as vae:
         images = vae.interpolate(args.start, args.end, steps=args.steps, method=args.method)
-    args.out.write_bytes(png_bytes(grid(to_uint8(images), ncol=len(images))))
+    grid(images, ncol=len(images)).save(args.out, format="PNG")
     print(f"{len(images)} images from {args.start} to {args.end} written to {args.out}", file=sys.stderr)
     return 0
 
@@ -162,7 +169,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--token", default=os.environ.get("VAE_TOKEN"), help="bearer token (env VAE_TOKEN)")
     p.add_argument("--model", help="model name (default: the service's default)")
     p.add_argument("--version", help="model version (default: the highest)")
-    p.add_argument("--concurrency", type=int, default=4, help="requests in flight at once")
+    p.add_argument("--concurrency", type=int, default=4, help="requests in flight at once (default: 4)")
+    p.add_argument(
+        "--retries",
+        type=int,
+        default=Retry.attempts,
+        help=f"tries of each request when the service is busy or away (default: {Retry.attempts})",
+    )
     commands = p.add_subparsers(dest="command", required=True)
 
     e = commands.add_parser("encode", help="encode every image under a folder to mu and sigma")
