@@ -17,7 +17,7 @@ EVAL_K ?= 1000
 SYSTEM_PACKAGES := nginx-light prometheus wrk
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo) DEBIAN_FRONTEND=noninteractive
 
-.PHONY: serve test bench bench-client bench-tune soak reliability system-deps lock train evaluate export lint format clean
+.PHONY: serve test test-fast fuzz bench bench-compare bench-client bench-tune soak reliability system-deps lock train evaluate export lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +28,8 @@ $(VENV)/.serve: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
-$(VENV)/.dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[train,dev,client]'
+$(VENV)/.dev: pyproject.toml client/pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[train,dev]' -e ./client
 	touch $@ $(VENV)/.serve
 
 serve: $(VENV)/.serve
@@ -38,9 +38,21 @@ serve: $(VENV)/.serve
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest
 
+# the inner loop: in-process tests only, no servers started and no torch training (under a minute)
+test-fast: $(VENV)/.dev
+	$(BIN)/python -m pytest -q -m "not server and not torch"
+
+# property-based fuzzing of the API with more examples than the suite's (~5 min)
+fuzz: $(VENV)/.dev
+	VAE_FUZZ_EXAMPLES=300 $(BIN)/python -m pytest -q tests/reliability/test_fuzz.py
+
 # throughput and latency over HTTP against onnxruntime's ceiling; writes benchmarks/results.md (~6 min)
 bench: $(VENV)/.dev system-deps
 	$(BIN)/python -m benchmarks
+
+# this tree against an earlier commit (BEFORE=rev), side by side; writes benchmarks/compare.md
+bench-compare: $(VENV)/.dev system-deps
+	$(BIN)/python -m benchmarks.compare --before $(BEFORE)
 
 # vae-client encoding 10,000 PNG digits end to end; writes benchmarks/client.md (~1 min)
 bench-client: $(VENV)/.dev
