@@ -44,6 +44,17 @@ def test_only_the_gateway_and_grafana_on_loopback_are_published() -> None:
     published = {name for name, spec in services.items() if spec.get("ports")}
     assert published == {"gateway", "grafana"}
     assert all(p.startswith("127.0.0.1:") for p in services["grafana"]["ports"])
+    assert services["gateway"]["ports"] == [
+        "${VAE_GATEWAY_ADDRESS:-127.0.0.1}:8080:8080"
+    ]  # loopback unless told
+
+
+def test_grafana_has_no_default_password_and_replicas_believe_only_the_gateway() -> None:
+    services = COMPOSE["services"]
+    password = services["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"]
+    assert password.startswith("${GRAFANA_ADMIN_PASSWORD:?")  # compose refuses to start without one
+    gateway_address = services["gateway"]["networks"]["backend"]["ipv4_address"]
+    assert services["vae"]["environment"]["VAE_FORWARDED_ALLOW_IPS"] == gateway_address
     assert services["vae"]["deploy"]["replicas"] >= 2
     assert "container_name" not in services["vae"]  # a fixed name would forbid --scale
 
@@ -56,6 +67,7 @@ def test_compose_mounts_the_configs_of_this_repository() -> None:
                 assert (ROOT / source).exists(), f"{name} mounts {source}, which is missing"
     gateway_mounts = COMPOSE["services"]["gateway"]["volumes"]
     assert "./deploy/nginx/gateway.conf:/etc/nginx/conf.d/default.conf:ro" in gateway_mounts
+    assert "./deploy/nginx/entrypoint.sh:/etc/nginx/gateway-entrypoint.sh:ro" in gateway_mounts
 
 
 def test_replicas_get_longer_to_stop_than_their_grace_period() -> None:

@@ -27,13 +27,18 @@ from harness import ROOT
 from harness.ports import free_port
 from harness.processes import answers, running, service, wait_until
 
-pytestmark = pytest.mark.server  # starts real processes
-
 DEPLOY = ROOT / "deploy"
 NGINX, PROMETHEUS = shutil.which("nginx") or "/usr/sbin/nginx", shutil.which("prometheus")
-pytestmark = pytest.mark.skipif(
-    not (Path(NGINX).exists() and PROMETHEUS),
-    reason="needs nginx and prometheus from Debian's packages: make e2e-deps (CI runs it)",
+pytestmark = [
+    pytest.mark.server,  # starts real processes
+    pytest.mark.skipif(
+        not (Path(NGINX).exists() and PROMETHEUS),
+        reason="needs nginx and prometheus from Debian's packages: make system-deps (CI runs it)",
+    ),
+]
+# what entrypoint.sh writes for each replica it resolves
+REPLICA_OPTIONS = re.search(
+    r'echo "server \$address:\$port (.*);"', (DEPLOY / "nginx" / "entrypoint.sh").read_text()
 )
 
 
@@ -41,10 +46,10 @@ def gateway_config(folder: Path, port: int, upstreams: list[int]) -> Path:
     """The repository's gateway.conf with its templated lines pointed at this test's processes,
     inside a minimal main config (the official nginx image provides that part)."""
     site = (DEPLOY / "nginx" / "gateway.conf").read_text()
-    server_line = re.search(r"^\s*server vae:8000 resolve (.*);\s*# templated$", site, re.M)
-    assert server_line, "gateway.conf lost its templated upstream line"
-    servers = "\n".join(f"    server 127.0.0.1:{p} {server_line[1]};" for p in upstreams)
-    site = site.replace(server_line[0], servers)
+    include = re.search(r"^\s*include /tmp/gateway/replicas.conf;\s*# templated.*$", site, re.M)
+    assert include and REPLICA_OPTIONS, "gateway.conf lost its templated upstream line"
+    servers = "\n".join(f"    server 127.0.0.1:{p} {REPLICA_OPTIONS[1]};" for p in upstreams)
+    site = site.replace(include[0], servers)
     site, listens = re.subn(
         r"^\s*listen 8080;\s*# templated$", f"    listen 127.0.0.1:{port};", site, flags=re.M
     )
@@ -223,3 +228,36 @@ def test_killing_a_replica_mid_run_loses_no_request(topology: Topology) -> None:
     assert retried and all("upstream_status=502, 200" in ln for ln in retried)
     # passive health check: after max_fails failures nginx stops sending to the dead replica
     assert "upstream server temporarily disabled" in (topology.folder / "error.log").read_text()
+
+
+def test_the_gateway_sets_the_client_address_and_keeps_admin_and_docs_private(topology: Topology) -> None:
+    spoofed = {"x-forwarded-for": "203.0.113.66", "x-request-id": "spoof-1"}
+    assert httpx.get(f"{topology.gateway}/healthz", headers=spoofed).status_code == 200
+    logs = [p.read_text() for p in topology.folder.glob("service-*.log")]
+    assert any("spoof-1" in log for log in logs)
+    assert not any("203.0.113.66" in log for log in logs)  # the replica logged the gateway's view
+    for path in ("/admin/reload", "/docs", "/openapi.json", "/metrics"):
+        assert (
+            httpx.request("POST" if "admin" in path else "GET", f"{topology.gateway}{path}").status_code
+            == 404
+        )
+
+
+def test_one_client_over_its_rate_is_told_to_slow_down(topology: Topology) -> None:
+    refusals: list[httpx.Response] = []
+
+    def burst(_: int) -> list[int]:
+        with httpx.Client(timeout=10) as client:
+            responses = [client.get(f"{topology.gateway}/healthz") for _ in range(100)]
+        refusals.extend(r for r in responses if r.status_code == 429)
+        return [r.status_code for r in responses]
+
+    with ThreadPoolExecutor(16) as pool:  # 1,600 requests at once: the burst allowance is 600
+        statuses = Counter(s for batch in pool.map(burst, range(16)) for s in batch)
+    assert statuses[200] >= 600 and statuses[429] > 0 and set(statuses) == {200, 429}, statuses
+    assert refusals[0].headers["retry-after"] == "1" and refusals[0].json()["field"] == "requests"
+    wait_until(
+        lambda: httpx.get(f"{topology.gateway}/healthz").status_code == 200,
+        "the rate limit to let requests through again",
+        timeout=10,
+    )
