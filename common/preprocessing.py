@@ -1,9 +1,14 @@
 """How an image file becomes the model input x: the one function training and serving share.
 
-An image is decoded with Pillow, turned upright by its EXIF orientation, flattened onto the
-background colour when it has transparency, converted to the model's mode (``L`` for one channel,
-``RGB`` for three), padded with the background to the model's aspect ratio, resized, and scaled
-to [0, 1] by dividing by 255. The result is float32 [C, H, W].
+An image is decoded with Pillow, reduced at once to a working size (JPEG at decode time, others
+right after it) and released, turned upright by its EXIF orientation, flattened onto the background
+colour when it has transparency, converted to the model's mode (``L`` for one channel, ``RGB`` for
+three), padded with the background to the model's aspect ratio, resized, and scaled to [0, 1] by
+dividing by 255. The result is float32 [C, H, W].
+
+Memory is bounded by design: the header's pixel count is checked before anything is decoded, and
+every array made after decoding is at most the working size (``WORK_SIDE`` a side), whatever the
+image's size or aspect ratio.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF")
 IMAGE_SUFFIXES = frozenset(ext for ext, fmt in Image.registered_extensions().items() if fmt in FORMATS)
 # the pixel limit below is ours and lower; Pillow's own warning about large images says nothing more
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+# the longest side an image keeps once decoded: everything after decoding works at most this large
+WORK_SIDE = 512
 
 
 class ImageError(ValueError):
@@ -87,11 +94,16 @@ def read_header(data: bytes, max_pixels: int) -> Image.Image:
     return img
 
 
-def decode_pixels(img: Image.Image) -> Image.Image:
-    """Decode the first frame's pixels of an image whose header was read."""
+def decode_pixels(img: Image.Image, work_side: int = WORK_SIDE) -> Image.Image:
+    """Decode the first frame of an image whose header was read, reduced to at most ``work_side``
+    pixels a side: JPEG decodes at a reduced scale (``draft``), other formats are reduced by an
+    integer box filter, then resized, right after decoding, so the full-size pixels are freed at once."""
     try:
         img.seek(0)
-        img.load()
+        if max(img.size) > work_side:
+            img.thumbnail((work_side, work_side), Image.Resampling.BILINEAR, reducing_gap=2.0)
+        else:
+            img.load()
     except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as e:
         raise ImageError(f"corrupt or truncated image: {e}") from e
     return img

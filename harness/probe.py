@@ -20,7 +20,8 @@ class Answer:
 
     def detail(self) -> str:
         try:
-            value = json.loads(self.body)["detail"]
+            body = json.loads(self.body)
+            value = body["detail"] if "detail" in body else body["error"]  # native API, or V2
         except (ValueError, KeyError, TypeError):
             return self.body[:200].decode("latin-1")
         return value if isinstance(value, str) else json.dumps(value)[:300]

@@ -15,6 +15,7 @@ import struct
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -41,18 +42,26 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
-def png_declaring(width: int, height: int, idat: bytes) -> bytes:
+PNG_CHANNELS = {0: 1, 6: 4}  # colour type -> bytes a pixel: grey, RGBA
+
+
+def png_declaring(width: int, height: int, idat: bytes, colour: int = 0) -> bytes:
     """A PNG whose header declares width x height, with ``idat`` as its compressed pixels."""
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, colour, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
+
+
+def blank_png(width: int, height: int, colour: int = 0) -> bytes:
+    """width x height zero pixels, deflated: a few bytes a row, however many pixels they decode to."""
+    compressor = zlib.compressobj(9)
+    row = bytes(width * PNG_CHANNELS[colour] + 1)  # filter byte + pixels
+    data = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    return png_declaring(width, height, data, colour)
 
 
 def decompression_bomb(side: int) -> bytes:
     """side x side black pixels, deflated: ~100 KB that would be 100 MB decoded at 10,000."""
-    compressor = zlib.compressobj(9)
-    row = bytes(side + 1)  # filter byte + pixels
-    data = b"".join(compressor.compress(row) for _ in range(side)) + compressor.flush()
-    return png_declaring(side, side, data)
+    return blank_png(side, side)
 
 
 def image(fmt: str, frames: int = 1) -> bytes:
@@ -75,10 +84,15 @@ def latents(value: str, dim: int, rows: int = 1) -> str:
     return '{"z": [' + ",".join(["[" + ",".join([value] * dim) + "]"] * rows) + "]}"
 
 
-def npy_forged(shape: tuple[int, ...]) -> bytes:
-    header = f"{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}".encode()
+def npy_forged(shape: tuple[int, ...], descr: str = "<f4", data: bytes = bytes(64)) -> bytes:
+    header = f"{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}".encode()
     header += b" " * (63 - len(header) % 64) + b"\n"
-    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header + bytes(64)
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header + data
+
+
+def v2_infer(shape: list[int], data: str) -> list[bytes]:
+    body = f'{{"inputs": [{{"name": "z", "shape": {shape}, "datatype": "FP32", "data": {data}}}]}}'
+    return post_json("/v2/models/{model}-decoder/infer", body)
 
 
 def _cases() -> Iterator[Case]:
@@ -237,8 +251,9 @@ def _cases() -> Iterator[Case]:
         lambda d: [request("GET", "/models", headers="".join(f"X-{i}: a\r\n" for i in range(20_000)))],
     )
     yield Case(
-        "a 100 KB URL", 400, "not valid HTTP/1.1", lambda d: [request("GET", "/models?" + "a" * 100_000)]
+        "a 100 KB URL", 431, "more than the limit", lambda d: [request("GET", "/models?" + "a" * 100_000)]
     )
+    yield from _security_review_cases()
     body = multipart([png], BOUNDARY)
     slow = request("POST", "/encode", body, f"multipart/form-data; boundary={BOUNDARY}")
     yield Case(
@@ -258,6 +273,76 @@ def _cases() -> Iterator[Case]:
     )
 
 
+def _upload_one(data: bytes, latent_dim: int) -> list[bytes]:
+    return upload([data])
+
+
+def _security_review_cases() -> Iterator[Case]:
+    """The findings of the security review (each failed before its fix)."""
+    for width, height in ((160_000, 100), (20_000, 50), (16_384, 16)):
+        bomb = blank_png(width, height)
+        yield Case(
+            f"{len(bomb):,}-byte PNG of {width:,} x {height} (a padded square would be {width:,}^2)",
+            200,
+            '"mu"',
+            partial(_upload_one, bomb),
+        )
+    rgba = blank_png(4000, 4000, colour=6)
+    yield Case(
+        f"4 RGBA PNGs of 4,000 x 4,000 ({4 * len(rgba) // 1024} KB, 64 megapixels)",
+        200,
+        '"mu"',
+        lambda d: upload([rgba] * 4),
+    )
+    yield Case(
+        "16 RGBA PNGs of 4,000 x 4,000 (256 megapixels in one request)",
+        413,
+        "pixels in all, more than the limit",
+        lambda d: upload([rgba] * 16),
+    )
+    yield Case(
+        "5.5 million empty strings as JSON images (16.5 MB)",
+        422,
+        "images: ",
+        lambda d: post_json("/encode", '{"images": [' + ",".join(['""'] * 5_500_000) + "]}"),
+    )
+    yield Case(  # the body holds the 32 values the shape's product implies
+        ".npy of shape (-1, -32)",
+        422,
+        "each of at least 1",
+        lambda d: [request("POST", "/decode", npy_forged((-1, -32), data=bytes(128)), "application/x-npy")],
+    )
+    yield Case(
+        ".npy of shape (0, 2**63)",
+        422,
+        "each of at least 1",
+        lambda d: [request("POST", "/decode", npy_forged((0, 2**63), data=b""), "application/x-npy")],
+    )
+    inf16 = np.full((1, 32), np.inf, dtype="<f2").tobytes()
+    yield Case(
+        "float16 .npy holding +Inf",
+        422,
+        "finite",
+        lambda d: [
+            request("POST", "/decode", npy_forged((1, d), "<f2", inf16[: 2 * d]), "application/x-npy")
+        ],
+    )
+    yield Case("V2 tensor of shape [0, 2**64]", 400, "each >= 1", lambda d: v2_infer([0, 2**64], "[]"))
+    yield Case("V2 tensor of 0 rows", 400, "each >= 1", lambda d: v2_infer([0, d], "[]"))
+    yield Case(
+        "V2 JSON data of 16.6 MB",
+        413,
+        "bytes of JSON, more than",
+        lambda d: v2_infer([1, d], "[" + ",".join(["0.123456789"] * 1_380_000) + "]"),
+    )
+    yield Case(
+        "a 70 KB header arriving in one read",
+        431,
+        "more than the limit",
+        lambda d: [request("GET", "/models", headers=f"X-Big: {'a' * 70_000}\r\n")],
+    )
+
+
 CASES = list(_cases())
 
 
@@ -274,10 +359,11 @@ class Outcome:
     peak_mib: float  # the most ever resident, up to it
 
 
-def run_cases(port: int, pid: int, latent_dim: int, cases: list[Case] = CASES) -> list[Outcome]:
+def run_cases(port: int, pid: int, model: str, latent_dim: int, cases: list[Case] = CASES) -> list[Outcome]:
     outcomes = []
     for case in cases:
-        answer = exchange(port, case.chunks(latent_dim), pause=case.pause)
+        chunks = [c.replace(b"/{model}-", f"/{model}-".encode(), 1) for c in case.chunks(latent_dim)]
+        answer = exchange(port, chunks, pause=case.pause)
         after = valid_decode(port, latent_dim)
         ok = after.status == 200 and len(json.loads(after.body)["images"]) == 1
         use = usage(pid)
@@ -314,13 +400,13 @@ def main() -> None:
     with service(
         args.models, args.logs, port, request_timeout_seconds=str(SLOW_TIMEOUT), access_log="false"
     ) as process:
-        latent_dim = json.loads(exchange(port, [request("GET", "/models")]).body)["models"][0]["manifest"][
-            "latent_dim"
-        ]
+        served = json.loads(exchange(port, [request("GET", "/models")]).body)
+        model = served["default_model"]
+        latent_dim = next(m for m in served["models"] if m["default"])["manifest"]["latent_dim"]
         for _ in range(20):
             valid_decode(port, latent_dim)
         baseline = usage(process.pid).rss / MiB
-        outcomes = run_cases(port, process.pid, latent_dim)
+        outcomes = run_cases(port, process.pid, model, latent_dim)
     text = table(outcomes, baseline)
     args.out.write_text(text)
     print(text)

@@ -21,7 +21,7 @@ from pathlib import Path
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
-from service.protocol import BoundedHeadProtocol
+from service.protocol import ServerConfig
 from service.settings import Settings, get_settings
 
 
@@ -58,13 +58,13 @@ def serve_metrics(settings: Settings) -> None:
 def main() -> None:
     settings = get_settings()
     prepare_metrics_dir(settings.workers)
-    config = uvicorn.Config(
+    config = ServerConfig(
         "service.main:app",
+        max_head_bytes=settings.max_header_bytes,
+        head_timeout=settings.head_timeout_seconds,
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
-        http=BoundedHeadProtocol,
-        h11_max_incomplete_event_size=settings.max_header_bytes,  # read by BoundedHeadProtocol
         log_config=None,
         access_log=False,
         server_header=False,  # which server and version this is helps no client, only a scanner

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from service.api import admin, encode, generate, health, models, v2
+from service.api import admin, encode, generate, health, models, pages, v2
 from service.api.errors import install_error_handlers
 from service.core.engine import Engine, Limits
 from service.core.registry import Registry
@@ -60,16 +60,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Encode images to latents, decode, sample and interpolate with a trained VAE.",
         # Prometheus metrics are the service's own; FastAPI's OpenTelemetry checks cost 30 us a request
         telemetry={"tracing": False, "metrics": False, "logs": False},
+        redirect_slashes=False,  # a redirect would echo the Host header back; paths are exact
+        docs_url=None,  # /docs is the service's own page, with Swagger UI served locally
+        redoc_url=None,
     )
-    app.state.settings, app.state.registry, app.state.engine = settings, registry, Engine(Limits.of(settings))
+    app.state.settings, app.state.registry, app.state.engine = (
+        settings,
+        registry,
+        Engine(Limits.of(settings), settings.decode_threads),
+    )
     install_error_handlers(app)
-    routers = [encode.router, generate.router, models.router, health.router, v2.router]
+    routers = [encode.router, generate.router, models.router, health.router, v2.router, pages.router]
     if settings.metrics_port is None:  # else `python -m service` serves them on their own port
         routers.append(health.metrics_router)
     if settings.admin_token is not None:
         routers.append(admin.router)
     for router in routers:
         app.include_router(router)
+    app.mount("/static", pages.static_files(), name="static")
     endpoints = {route.path for router in routers for route in router.routes}  # type: ignore[attr-defined]
     # the last added is the outermost: 401s and refusals get request ids, headers and metrics too
     if tokens:  # without tokens the API is open, and a request need not pass one more layer

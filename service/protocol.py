@@ -1,43 +1,100 @@
-"""uvicorn's httptools protocol with a limit on the size of a request's head (line and headers).
+"""uvicorn's httptools protocol with bounds on a request's head (request line and headers): its
+size and the time it may take to arrive.
 
-httptools has no such limit of its own: a request with a 1 MiB header, or 20,000 headers, was read
+httptools has no size limit of its own: a request with a 1 MiB header, or 20,000 headers, was read
 whole and answered 200 (measured), so one client could make a worker buffer headers without end.
-Here the head's bytes are counted as they arrive and a head over ``VAE_MAX_HEADER_BYTES`` is answered
-431 and the connection closed, before more of it is buffered than one more read.
+The head's bytes are counted twice: per read while the head is incomplete (a partial head never
+buffers more than one read past the limit), and per parsed line (a head that arrives whole in one
+read is still measured). Over ``VAE_MAX_HEADER_BYTES`` the answer is 431 and the connection closes.
 
-The limit travels in uvicorn's own setting for it, ``h11_max_incomplete_event_size`` (the same bound
-for its pure-Python parser), so the configuration stays picklable for worker processes.
+uvicorn has no timeout for a head either: a connection may open and send half a head, or nothing,
+and hold its place for ever; 210 such sockets made every request 503 under a connection limit of
+200 (measured). Here a head must be complete within ``VAE_HEAD_TIMEOUT_SECONDS`` of the connection
+opening or of its first byte, else the connection is closed (408 when something had arrived).
+Probes are never refused by the connection limit, so an orchestrator can still tell the worker lives.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
+import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-DEFAULT_HEAD_BYTES = 16384
+PROBES = frozenset({b"/healthz", b"/readyz", b"/v2/health/live", b"/v2/health/ready"})
+LINE_OVERHEAD = 4  # ": " and CRLF of a header line, not in the parsed name and value
+
+
+class ServerConfig(uvicorn.Config):
+    """uvicorn's configuration and the head's bounds, one picklable object for every worker."""
+
+    def __init__(self, app: Any, *, max_head_bytes: int, head_timeout: float, **options: Any) -> None:
+        super().__init__(app, http=BoundedHeadProtocol, **options)
+        self.max_head_bytes = max_head_bytes
+        self.head_timeout = head_timeout
+
+
+class HeadTooLarge(Exception):
+    """Stops the parser once a head is refused."""
 
 
 class BoundedHeadProtocol(HttpToolsProtocol):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.max_head_bytes = self.config.h11_max_incomplete_event_size or DEFAULT_HEAD_BYTES
-        self.head_bytes = 0  # of the request head being read
+    def __init__(self, config: ServerConfig, *args: Any, **kwargs: Any) -> None:
+        super().__init__(config, *args, **kwargs)
+        self.max_head_bytes = config.max_head_bytes
+        self.head_timeout = config.head_timeout
+        self.head_bytes = 0  # of the request head being read, per read
+        self.parsed_bytes = 0  # of the request head being read, per parsed line
         self.reading_head = True
         self.crossed = False  # a head or a message ended within the current read
+        self.refused = False
+        self.head_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._start_head_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_head_timer()
+        super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self.refused:
+            return
         self.crossed = False
+        if self.reading_head and self.head_timer is None:
+            self._start_head_timer()  # the first byte of a new request on a kept-alive connection
         super().data_received(data)
-        # a read that ended a head or a message is not counted: it may be mostly body
+        # a read that ended a head or a message is not counted here: it may be mostly body
         if self.reading_head and not self.crossed:
             self.head_bytes += len(data)
             if self.head_bytes > self.max_head_bytes and not self.transport.is_closing():
                 self._refuse()
 
+    def on_message_begin(self) -> None:
+        self.parsed_bytes = 0
+        super().on_message_begin()
+
+    def on_url(self, url: bytes) -> None:
+        self._count(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count(len(name) + len(value) + LINE_OVERHEAD)
+        super().on_header(name, value)
+
     def on_headers_complete(self) -> None:
         self.reading_head, self.crossed = False, True
+        self._stop_head_timer()
+        if self.limit_concurrency is not None and self.url.split(b"?", 1)[0] in PROBES:
+            limit, self.limit_concurrency = self.limit_concurrency, None  # probes always answer
+            try:
+                super().on_headers_complete()
+            finally:
+                self.limit_concurrency = limit
+            return
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
@@ -46,7 +103,14 @@ class BoundedHeadProtocol(HttpToolsProtocol):
 
     def send_400_response(self, msg: str) -> None:
         """uvicorn's answer to bytes that are not HTTP/1.1, as JSON like every other error."""
-        self._answer(400, "Bad Request", "request", f"not valid HTTP/1.1 ({msg.rstrip('.')})")
+        if not self.refused:  # a refused head stops the parser, which lands here too
+            self._answer(400, "Bad Request", "request", f"not valid HTTP/1.1 ({msg.rstrip('.')})")
+
+    def _count(self, size: int) -> None:
+        self.parsed_bytes += size
+        if self.parsed_bytes > self.max_head_bytes and not self.refused:
+            self._refuse()
+            raise HeadTooLarge  # httptools stops parsing; uvicorn takes it for a parser error
 
     def _refuse(self) -> None:
         message = (
@@ -55,7 +119,27 @@ class BoundedHeadProtocol(HttpToolsProtocol):
         )
         self._answer(431, "Request Header Fields Too Large", "headers", message)
 
+    def _start_head_timer(self) -> None:
+        self.head_timer = self.loop.call_later(self.head_timeout, self._head_timed_out)
+
+    def _stop_head_timer(self) -> None:
+        if self.head_timer is not None:
+            self.head_timer.cancel()
+            self.head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self.head_timer = None
+        if not self.reading_head or self.transport.is_closing():
+            return
+        if self.head_bytes or self.parsed_bytes:
+            message = f"the request line and headers did not arrive within {self.head_timeout:g} s"
+            self._answer(408, "Request Timeout", "headers", message + " (VAE_HEAD_TIMEOUT_SECONDS)")
+        else:  # a connection that never said anything gets no answer
+            self.refused = True
+            self.transport.close()
+
     def _answer(self, status: int, reason: str, field: str, message: str) -> None:
+        self.refused = True
         body = json.dumps({"detail": f"{field}: {message}", "field": field}).encode()
         head = (
             f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"

@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     max_header_bytes: int = Field(
         16384, ge=1024, le=1 << 20, description="Largest request line and headers together; beyond it 431."
     )
+    head_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="Most seconds from a connection's opening (or a new request's first byte) to the end "
+        "of its headers; beyond it the connection is closed (408 when something had arrived).",
+    )
     request_timeout_seconds: float = Field(
         30.0,
         gt=0,
@@ -70,13 +76,25 @@ class Settings(BaseSettings):
     max_inline_rows: int = Field(
         16, ge=0, description="Batches of up to this many rows run on the event loop, larger in a thread."
     )
-    max_images: int = Field(64, ge=1, description="Most images (uploads, latents) in one request.")
+    max_images: int = Field(64, ge=1, le=1024, description="Most images (uploads, latents) in one request.")
     max_n: int = Field(256, ge=1, description="Largest n of /sample.")
     max_steps: int = Field(64, ge=2, description="Largest steps of /interpolate.")
     max_body_bytes: int = Field(16 << 20, ge=1024, description="Largest request body in bytes.")
     max_image_bytes: int = Field(4 << 20, ge=1024, description="Largest single uploaded image in bytes.")
     max_image_pixels: int = Field(
         16_000_000, ge=1, description="Largest uploaded image, width x height (decompression bombs)."
+    )
+    decode_threads: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Requests whose large images (over 262,144 pixels in all) are decoded at once per "
+        "worker, each in a thread: what bounds the memory that decoding holds.",
+    )
+    max_request_pixels: int = Field(
+        64_000_000,
+        ge=1,
+        description="Most pixels of all the images of one request together, as their headers declare.",
     )
     max_temperature: float = Field(10.0, gt=0, description="Largest temperature of /sample.")
     png_compress_level: int = Field(

@@ -1,4 +1,8 @@
-"""GET /healthz (the process answers), /readyz (every model found at start-up is loaded), /metrics."""
+"""GET /healthz (the process answers), /readyz (every model found at start-up is loaded), /metrics.
+
+The probes need no token, so they say whether the service is ready and which models it serves or
+refused, never why: a reason may quote a file, and it is on the authenticated GET /models.
+"""
 
 from __future__ import annotations
 
@@ -28,7 +32,7 @@ async def readyz(request: Request) -> JSONResponse:
     body = {
         "status": "ready" if catalog.ready else "not ready",
         "models": [f"{n}/{v}" for n, v in sorted(catalog.models)],
-        "failed": [{"path": f.path, "reason": f.reason} for f in catalog.failures],
+        "refused": sorted(f.path for f in catalog.failures),  # the reasons: GET /models
     }
     return JSONResponse(body, status_code=200 if catalog.ready else 503)
 

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from common.manifest import SAFE_NAME
 
+MAX_IMAGES = 1024  # the highest VAE_MAX_IMAGES allowed: the schema's bound on any list of images
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 Latent = Annotated[list[Finite], Field(min_length=1, max_length=4096)]
 OutputFormat = Literal["png", "array"]
@@ -28,7 +29,9 @@ class Generating(Request):
 
 
 class EncodeJSON(Request):
-    images: list[str] = Field(min_length=1, description="base64-encoded image files (PNG, JPEG, ...)")
+    images: list[str] = Field(
+        min_length=1, max_length=MAX_IMAGES, description="base64-encoded image files (PNG, JPEG, ...)"
+    )
     sample: bool = Field(False, description="also return one z ~ q(z|x) per image")
     seed: int | None = Field(None, ge=0, le=2**63 - 1, description="seed of the sampled z")
 
@@ -38,7 +41,9 @@ class EncodeJSON(Request):
 
 
 class DecodeRequest(Generating):
-    z: list[Latent] = Field(min_length=1, description="latents, one row of D numbers per image")
+    z: list[Latent] = Field(
+        min_length=1, max_length=MAX_IMAGES, description="latents, one row of D numbers per image"
+    )
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"z": [[0.0] * 32], "format": "png"}]})
 

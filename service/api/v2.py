@@ -31,6 +31,7 @@ router = APIRouter(prefix="/v2", tags=["open inference protocol"])
 HEADER_LENGTH = "inference-header-content-length"  # JSON bytes before the binary tensors
 PLATFORM = "onnxruntime_onnx"
 MAX_DIMS = 8
+JSON_NUMBER_BYTES = 32  # "-1.2345678901234567e-308, " and spaces: more than a float32 needs
 MAX_VALUES = 1 << 24  # values of one JSON tensor: more than the largest input the limits let through
 
 
@@ -71,6 +72,12 @@ def _v2_model(request: Request, name: str, version: str | None) -> tuple[Model, 
     model = catalog.get(base, version)
     request.state.model, request.state.version = model.name, model.version
     return model, network
+
+
+def _most_json_bytes(model: Model, network: Network, max_rows: int) -> int:
+    """The most JSON a request may hold: its input's values for ``max_rows`` rows, and room to spare."""
+    (spec,) = model.signatures[network].inputs
+    return max_rows * math.prod(d for d in spec.shape[1:]) * JSON_NUMBER_BYTES + 65536
 
 
 def _metadata(spec: TensorSpec) -> dict[str, Any]:
@@ -222,6 +229,14 @@ INFER_ERRORS = documented(400, 401, 404, 408, 413, 422, 503, model=V2ErrorRespon
 async def infer(request: Request, name: str, version: str | None = None) -> Response:
     model, network = _v2_model(request, name, version)
     header, binary = _split_body(request, await request.body())
+    max_rows = engine_of(request).limits.max_images
+    most = _most_json_bytes(model, network, max_rows)
+    if len(header) > most:  # refused before parsing: 16 MiB of JSON numbers cost 350 MiB and 1.1 s
+        raise PayloadTooLarge(
+            "body",
+            f"{len(header)} bytes of JSON, more than {most}: {max_rows} rows of {name} at "
+            f"{JSON_NUMBER_BYTES} bytes a number (send larger inputs as binary tensors)",
+        )
     try:
         body = InferRequest.model_validate_json(header)
     except ValidationError as e:
@@ -230,7 +245,7 @@ async def infer(request: Request, name: str, version: str | None = None) -> Resp
         raise BadRequest(where, f"{first['msg']} ({e.error_count()} problem(s) in the request)") from e
     arrays, offset, view = [], 0, memoryview(binary)
     for tensor in body.inputs:
-        array, offset = _input_array(tensor, view, offset, engine_of(request).limits.max_images)
+        array, offset = _input_array(tensor, view, offset, max_rows)
         arrays.append(array)
     x = _check_input(model, network, body.inputs, arrays)
     results = await model.network(network)(x)

@@ -6,6 +6,7 @@ images it made. Routes only parse requests into these calls and render what they
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ class Limits:
     max_body_bytes: int
     max_image_bytes: int
     max_temperature: float
+    max_request_pixels: int
 
     @classmethod
     def of(cls, settings: Settings) -> Limits:
@@ -40,6 +42,7 @@ class Limits:
             max_body_bytes=settings.max_body_bytes,
             max_image_bytes=settings.max_image_bytes,
             max_temperature=settings.max_temperature,
+            max_request_pixels=settings.max_request_pixels,
         )
 
 
@@ -63,8 +66,9 @@ def new_seed() -> int:
 
 
 class Engine:
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits, decode_threads: int = 1) -> None:
         self.limits = limits
+        self._decoding = asyncio.Semaphore(decode_threads)  # large images decoded at once
 
     def check_count(self, field: str, count: int) -> None:
         if count > self.limits.max_images:
@@ -75,7 +79,7 @@ class Engine:
     async def images_to_x(self, model: Model, uploads: Sequence[Upload]) -> np.ndarray:
         for upload in uploads:
             check_size(upload, self.limits.max_image_bytes)
-        return await images_to_x(uploads, model.preprocessing)
+        return await images_to_x(uploads, model.preprocessing, self.limits.max_request_pixels, self._decoding)
 
     async def encode(
         self, model: Model, uploads: Sequence[Upload], sample: bool = False, seed: int | None = None

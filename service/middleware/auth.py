@@ -26,8 +26,10 @@ class TokenError(ValueError):
 
 
 def read_tokens(settings: Settings) -> list[str]:
-    """Every configured API token: comma-separated in the variable, one per line in the file."""
-    tokens = settings.api_tokens.get_secret_value().split(",") if settings.api_tokens else []
+    """Every configured API token: comma-separated in the variable, one per line in the file. Tokens
+    that were configured but hold none (``VAE_API_TOKENS=,``) stop start-up: never run open by mistake."""
+    given = settings.api_tokens.get_secret_value() if settings.api_tokens is not None else None
+    tokens = given.split(",") if given else []
     if settings.api_tokens_file is not None:
         path = Path(settings.api_tokens_file)
         try:
@@ -37,13 +39,19 @@ def read_tokens(settings: Settings) -> list[str]:
         tokens += [line for line in lines if not line.lstrip().startswith("#")]
         if not any(t.strip() for t in tokens):
             raise TokenError(f"VAE_API_TOKENS_FILE {path} holds no token")
-    return [t.strip() for t in tokens if t.strip()]
+    tokens = [t.strip() for t in tokens if t.strip()]
+    if given is not None and not tokens:
+        raise TokenError("VAE_API_TOKENS is set but holds no token; unset it to run without tokens")
+    return tokens
 
 
 def bearer(headers: list[tuple[bytes, bytes]]) -> bytes | None:
-    """The token of the request's ``Authorization: Bearer`` header, if it has one."""
-    value = next((v for k, v in reversed(headers) if k == b"authorization"), b"")
-    scheme, _, token = value.partition(b" ")
+    """The token of the request's one ``Authorization: Bearer`` header; None without one, or with
+    several (which of two a proxy and the service would each believe is anyone's guess)."""
+    values = [v for k, v in headers if k == b"authorization"]
+    if len(values) != 1:
+        return None
+    scheme, _, token = values[0].partition(b" ")
     return token.strip() if scheme.lower() == b"bearer" and token.strip() else None
 
 
@@ -81,6 +89,8 @@ class BearerAuth:
         if path in OPEN_PATHS or path.startswith(ADMIN_PREFIX) or self.check.allows(bearer(headers)):
             await self.app(scope, receive, send)
             return
-        given = any(k == b"authorization" for k, _ in headers)
-        message = "the bearer token is not valid" if given else "send a bearer token"
+        given = sum(k == b"authorization" for k, _ in headers)
+        message = {0: "send a bearer token", 1: "the bearer token is not valid"}.get(
+            given, "send one Authorization header, not several"
+        )
         await error_response(Unauthorized("authorization", message), path)(scope, receive, send)

@@ -58,23 +58,29 @@ class Observation:
             child(REQUEST_LATENCY, endpoint).observe(elapsed)
 
 
+def printable(text: str) -> str:
+    """``text`` with control characters (CR, LF, ESC ...) escaped, so a client cannot forge lines."""
+    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
+
+
 def _log_access(scope: Scope, status: int, elapsed: float) -> None:
     client: Any = scope.get("client") or ("-", 0)
-    request_id = scope.get("state", {}).get("request_id", "-")
+    request_id = scope.get("state", {}).get("request_id", "-")  # checked against a safe pattern
+    address, method, path = printable(str(client[0])), printable(scope["method"]), printable(scope["path"])
     access_log.info(
         '%s "%s %s" %d %.1fms request_id=%s',
-        client[0],
-        scope["method"],
-        scope["path"],
+        address,
+        method,
+        path,
         status,
         elapsed * 1000,
         request_id,
         extra={
             "request_id": request_id,
-            "method": scope["method"],
-            "path": scope["path"],
+            "method": method,
+            "path": path,
             "status": status,
             "duration_ms": round(elapsed * 1000, 3),
-            "client": client[0],
+            "client": address,
         },
     )

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx2 as httpx
@@ -13,7 +17,8 @@ from fastapi.testclient import TestClient
 
 from harness import ROOT
 from harness.ports import free_port
-from harness.processes import service, service_env
+from harness.probe import exchange, read_answer, request
+from harness.processes import service, service_env, wait_until
 from service.main import create_app
 from tests.service.conftest import settings_for
 
@@ -77,7 +82,65 @@ def test_responses_carry_secure_headers_and_no_server_banner(secured: tuple[str,
         assert h["content-security-policy"].startswith("default-src 'none'")
         assert "server" not in h and h["x-request-id"]
     docs = httpx.get(f"{url}/docs", headers=bearer(TOKENS[0]))
-    assert docs.status_code == 200 and "content-security-policy" not in docs.headers  # its scripts load
+    assert docs.status_code == 200 and "script-src 'self';" in docs.headers["content-security-policy"]
+    sources = re.findall(r'(?:src|href)="([^"]+)"', docs.text)
+    assert sources and all(s.startswith("/static/") for s in sources)  # nothing from a CDN
+    for source in sources:
+        assert httpx.get(f"{url}{source}", headers=bearer(TOKENS[0])).status_code == 200
+
+
+def test_two_authorization_headers_are_refused(secured: tuple[str, str]) -> None:
+    url, _ = secured
+    twice = [("authorization", f"Bearer {TOKENS[0]}"), ("authorization", "Bearer whatever")]
+    response = httpx.post(f"{url}/decode", json=Z, headers=twice)
+    assert response.status_code == 401 and "one Authorization header" in response.json()["detail"]
+
+
+def test_no_redirect_echoes_the_host_header(secured: tuple[str, str]) -> None:
+    url, _ = secured
+    response = httpx.get(f"{url}/models/", headers={**bearer(TOKENS[0]), "host": "evil.example"})
+    assert response.status_code == 404 and "location" not in response.headers
+
+
+@pytest.mark.parametrize("tokens", [",", " , ", ""])
+def test_tokens_configured_but_empty_stop_start_up(tmp_path: Path, tokens: str) -> None:
+    env = service_env(tmp_path, free_port(), tmp_path / "metrics", api_tokens=tokens)
+    run = subprocess.run(
+        [sys.executable, "-m", "service"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode != 0 and "VAE_API_TOKENS is set but holds no token" in run.stderr
+
+
+def test_control_characters_cannot_forge_access_log_lines(model_repository: Path, tmp_path: Path) -> None:
+    port = free_port()
+    with service(model_repository, tmp_path, port, default_model="digits") as process:
+        forged = request("GET", "/a%0d%0a2026-01-01%2000:00:00%20INFO%20service.access%20forged%1b%5B2J")
+        assert exchange(port, [forged]).status == 404
+        log = tmp_path / f"service-{port}.log"
+        wait_until(lambda: "request_id=" in log.read_text(), "the access log line", process)
+    lines = [line for line in log.read_text().splitlines() if "service.access" in line]
+    assert not any(line.startswith("2026-01-01") for line in lines)  # no line of the client's making
+    assert any("/a\\r\\n2026-01-01" in line and "\\x1b[2J" in line for line in lines), lines
+    assert "\x1b" not in log.read_text()
+
+
+def test_half_sent_heads_are_closed_and_probes_answer_past_the_connection_limit(
+    model_repository: Path, tmp_path: Path
+) -> None:
+    port = free_port()
+    settings = {"default_model": "digits", "max_connections": "20", "head_timeout_seconds": "1"}
+    with service(model_repository, tmp_path, port, **settings), ExitStack() as stack:
+        sockets = [stack.enter_context(socket.create_connection(("127.0.0.1", port))) for _ in range(30)]
+        for sock in sockets[::2]:
+            sock.sendall(b"GET /models HTTP/1.1\r\nHost: x\r\nX-Slow: ")  # and nothing more
+        url = f"http://127.0.0.1:{port}"
+        assert httpx.get(f"{url}/healthz").status_code == 200  # 30 connections over 20: probes still answer
+        assert httpx.get(f"{url}/readyz").status_code == 200
+        answers = [read_answer(sock, time.monotonic() + 10) for sock in sockets]
+        assert [a.status for a in answers[::2]] == [408] * 15  # the half heads, told why
+        assert [a.status for a in answers[1::2]] == [0] * 15  # the silent ones, closed without a word
+        assert "VAE_HEAD_TIMEOUT_SECONDS" in answers[0].detail()
+        assert httpx.get(f"{url}/models").status_code == 200
 
 
 def test_an_unreadable_token_file_stops_start_up(tmp_path: Path) -> None:

@@ -106,8 +106,9 @@ def test_the_api_reports_a_refused_model_and_serves_the_rest(repo_copy: Path) ->
     with TestClient(create_app(settings_for(repo_copy))) as client:
         ready = client.get("/readyz")
         assert ready.status_code == 503 and ready.json()["models"] == ["digits/2"]
-        assert "encoder.onnx has sha256" in ready.json()["failed"][0]["reason"]
-        assert client.get("/models").json()["failed"][0]["path"] == "digits/10"
+        assert ready.json()["refused"] == ["digits/10"] and "sha256" not in ready.text  # no reasons on probes
+        (failure,) = client.get("/models").json()["failed"]
+        assert failure["path"] == "digits/10" and "encoder.onnx has sha256" in failure["reason"]
         assert client.post("/sample", json={"n": 1}).json()["version"] == "2"  # the highest that loaded
         missing = client.post("/sample", json={"n": 1, "version": "10"})
         assert missing.status_code == 404 and "available: 2" in missing.json()["detail"]
@@ -149,3 +150,30 @@ def test_a_folder_that_failed_at_start_up_blocks_readiness_until_it_loads(repo_c
     shutil.rmtree(repo_copy / "digits" / "2")
     fourth = Catalog.scan(settings, previous=third)
     assert third.retired_by(fourth) == [third.models[("digits", "2")]] and fourth.models == {}
+
+
+def test_a_manifest_linked_outside_the_repository_is_refused_and_never_shown(
+    repo_copy: Path, tmp_path: Path
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from service.main import create_app
+
+    secret = tmp_path / "secret.json"
+    secret.write_text('{"root": "x:0:0:root:/root:/bin/bash"}')
+    manifest = repo_copy / "digits" / "10" / "model.json"
+    manifest.unlink()
+    manifest.symlink_to(secret)
+    catalog = Catalog.scan(settings_for(repo_copy))
+    assert [(f.path, f.reason) for f in catalog.failures] == [
+        ("digits/10", "model.json is a link that leaves the model repository")
+    ]
+    with TestClient(create_app(settings_for(repo_copy))) as client:
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and ready.json() == {
+            "status": "not ready",
+            "models": ["digits/2"],
+            "refused": ["digits/10"],
+        }
+        models = client.get("/models").text
+        assert "root" not in models and str(tmp_path) not in models
