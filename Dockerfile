@@ -1,15 +1,25 @@
 # The serving image: FastAPI + onnxruntime and the shipped models; no torch, no compiler, not root.
-#   docker build -t vae-service .
+#   docker build -t vae-service .                       (make image)
 #   docker run -p 8000:8000 -e VAE_WORKERS=2 vae-service
-# Every VAE_* setting (README, "Settings") can be given with -e; mount a model repository on /models
-# to serve other models than the baked-in ones.
-ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+# Every VAE_* setting (docs/configuration.md) can be given with -e; mount a model repository on
+# /models to serve other models than the baked-in ones.
+#
+# The base is pinned by digest, as the requirements are by hash (refresh it with
+# `docker buildx imagetools inspect python:3.11-slim-bookworm`); PYTHON_IMAGE names another base,
+# e.g. one built locally where no registry is reachable (make image-test does so).
+# A package index and a CA bundle for pip (behind a proxy that intercepts TLS) are given to the build
+# only, never kept in the image:
+#   docker build --build-arg PIP_INDEX_URL=https://... --secret id=pip-ca,src=/path/to/ca.pem .
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm@sha256:2e32f7d302adc1c37428355c1e646897c0c53f4fd60b6a551245fb90ee129f91
 
 # Stage 1: the virtual environment, from pinned and hash-checked wheels only.
 FROM ${PYTHON_IMAGE} AS install
 WORKDIR /build
 COPY deploy/install.sh deploy/requirements.txt deploy/
-RUN deploy/install.sh /opt/venv
+ARG PIP_INDEX_URL
+RUN --mount=type=secret,id=pip-ca \
+    if [ -s /run/secrets/pip-ca ]; then export PIP_CERT=/run/secrets/pip-ca; fi; \
+    deploy/install.sh /opt/venv
 
 # Stage 2: what runs. Only the venv, the service's source and the models are copied in.
 FROM ${PYTHON_IMAGE}

@@ -66,11 +66,12 @@ bench-tune: $(VENV)/.dev system-deps
 soak: $(VENV)/.dev
 	$(BIN)/python -m reliability.soak --seconds 600
 
-# hostile inputs with memory measured, and overload with and without admission limits (~2 min);
-# write reliability/hostile.md and reliability/overload.md
+# hostile inputs with memory measured, overload with and without admission limits, and 256
+# maximum-size bodies at once (~3 min); write reliability/hostile.md, overload.md and memory.md
 reliability: $(VENV)/.dev
 	$(BIN)/python -m reliability.hostile
 	$(BIN)/python -m reliability.overload
+	$(BIN)/python -m reliability.memory
 
 # installs only what is missing; refreshes the package lists once when the first attempt fails
 system-deps:

@@ -85,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         Admission,
         max_body_bytes=settings.max_body_bytes,
+        max_body_memory_bytes=settings.max_body_memory_bytes,
         timeout=settings.request_timeout_seconds,
         max_in_flight=settings.max_in_flight,
         endpoints=endpoints,

@@ -69,6 +69,16 @@ SHED = Counter(
     "Requests refused with 503 on arrival because VAE_MAX_IN_FLIGHT requests were being answered.",
     ["endpoint"],
 )
+BUDGET_REFUSED = Counter(
+    "vae_body_budget_refused_total",
+    "Requests refused with 503 because their body would take the worker past VAE_MAX_BODY_MEMORY_BYTES.",
+    ["endpoint"],
+)
+BODY_BYTES = Gauge(
+    "vae_request_body_bytes",
+    "Bytes of request bodies reserved by the requests being answered (the body budget in use).",
+    multiprocess_mode="livesum",
+)
 TIMEOUTS = Counter(
     "vae_request_timeouts_total",
     "Requests cut off by VAE_REQUEST_TIMEOUT_SECONDS (408 while uploading, else 503), by endpoint.",

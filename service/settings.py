@@ -80,6 +80,12 @@ class Settings(BaseSettings):
     max_n: int = Field(256, ge=1, description="Largest n of /sample.")
     max_steps: int = Field(64, ge=2, description="Largest steps of /interpolate.")
     max_body_bytes: int = Field(16 << 20, ge=1024, description="Largest request body in bytes.")
+    max_body_memory_bytes: int = Field(
+        32 << 20,
+        ge=1024,
+        description="Most bytes of request bodies one worker holds at once; a request that would go over "
+        "is refused with 503 and Retry-After (one request alone is always admitted).",
+    )
     max_image_bytes: int = Field(4 << 20, ge=1024, description="Largest single uploaded image in bytes.")
     max_image_pixels: int = Field(
         16_000_000, ge=1, description="Largest uploaded image, width x height (decompression bombs)."
