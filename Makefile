@@ -15,9 +15,14 @@ EVAL_K ?= 1000
 
 # programs from Debian's packages for the end-to-end gateway test (nginx, Prometheus) and `make bench` (wrk)
 SYSTEM_PACKAGES := nginx-light prometheus wrk
+# and for building and running the image and the compose topology here (no Docker engine, no registry)
+CONTAINER_PACKAGES := podman runc catatonit netavark aardvark-dns mmdebstrap
+# `make image`: docker when it is there, else podman (which needs --format docker for HEALTHCHECK)
+ENGINE ?= $(shell command -v docker >/dev/null 2>&1 && echo docker || echo podman)
+IMAGE ?= vae-service:latest
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo) DEBIAN_FRONTEND=noninteractive
 
-.PHONY: serve test test-fast fuzz bench bench-compare bench-client bench-tune soak reliability system-deps lock train evaluate export lint format clean
+.PHONY: serve test test-fast fuzz image image-test compose-test container-deps bench bench-compare bench-client bench-tune soak reliability system-deps lock train evaluate export lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,7 +45,7 @@ test: $(VENV)/.dev
 
 # the inner loop: in-process tests only, no servers started and no torch training (under a minute)
 test-fast: $(VENV)/.dev
-	$(BIN)/python -m pytest -q -m "not server and not torch"
+	$(BIN)/python -m pytest -q -m "not server and not torch and not container"
 
 # property-based fuzzing of the API with more examples than the suite's (~5 min)
 fuzz: $(VENV)/.dev
@@ -72,6 +77,26 @@ reliability: $(VENV)/.dev
 	$(BIN)/python -m reliability.hostile
 	$(BIN)/python -m reliability.overload
 	$(BIN)/python -m reliability.memory
+
+# the serving image (PYTHON_IMAGE=..., PIP_INDEX_URL=... and a CA bundle for pip: see the Dockerfile)
+image:
+	$(ENGINE) build $(if $(findstring podman,$(ENGINE)),--format docker) -t $(IMAGE) .
+
+# builds the image here with podman on a base built from Debian's packages, runs it and checks it
+image-test: $(VENV)/.dev container-deps
+	$(BIN)/python -m pytest -m container tests/containers/test_image.py
+
+# the compose topology under podman-compose with stand-in images: load, kill, scale, restart, stop
+compose-test: $(VENV)/.dev container-deps
+	$(BIN)/python -m pytest -m container tests/containers/test_compose.py
+
+container-deps:
+	@missing=; for tool in podman runc mmdebstrap netavark; do command -v $$tool >/dev/null 2>&1 || \
+	  [ -x /usr/lib/podman/$$tool ] || missing=1; done; [ -x /usr/libexec/podman/catatonit ] || missing=1; \
+	if [ -n "$$missing" ]; then \
+	  $(SUDO) apt-get install -y --no-install-recommends $(CONTAINER_PACKAGES) || \
+	  { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends $(CONTAINER_PACKAGES); }; \
+	fi
 
 # installs only what is missing; refreshes the package lists once when the first attempt fails
 system-deps:

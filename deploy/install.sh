@@ -1,7 +1,7 @@
 #!/bin/sh
 # Install what serving needs into a fresh virtual environment: the pinned, hash-checked packages of
 # deploy/requirements.txt and nothing else (no torch, no training extras, no compiler).
-# The Dockerfile runs this script; tests/deploy/test_serving_install.py runs it too, so the two agree.
+# The Dockerfile runs this script (make image-test builds it and checks the result).
 #   usage: deploy/install.sh VENV_DIR
 set -eu
 venv="${1:?usage: install.sh VENV_DIR}"

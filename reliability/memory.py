@@ -108,8 +108,9 @@ class Attack:
     peak_mib: float
 
 
-def attack(port: int, pid: int, body: Body, connections: int) -> Attack:
-    before = usage(pid)
+def attack(port: int, pid: int | None, body: Body, connections: int) -> Attack:
+    """``connections`` at once, each sending ``body``; the memory of process ``pid`` (when given)."""
+    before = usage(pid).rss if pid is not None else 0
     start = time.perf_counter()
     with ThreadPoolExecutor(connections) as pool:
         answers = list(
@@ -122,8 +123,8 @@ def attack(port: int, pid: int, body: Body, connections: int) -> Attack:
         connections,
         Counter(a.status for a in answers),
         took,
-        before.rss / MiB,
-        usage(pid).peak / MiB,
+        before / MiB,
+        usage(pid).peak / MiB if pid is not None else 0.0,
     )
 
 

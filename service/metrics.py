@@ -91,6 +91,11 @@ RELOADS = Counter(
     ["outcome"],
 )
 IN_FLIGHT = Gauge("vae_requests_in_flight", "Requests being answered now.", multiprocess_mode="livesum")
+MODELS_REFUSED = Gauge(
+    "vae_models_refused",
+    "Model folders refused at the last scan (start-up or reload); why is on GET /models.",
+    multiprocess_mode="max",
+)
 MODEL_INFO = Gauge(
     "vae_model_info",
     "Models being served (value 1), with their latent dimension.",

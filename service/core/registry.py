@@ -24,7 +24,7 @@ from typing import Any
 from service.core.errors import NotFound
 from service.core.loading import ModelLoadError, load_model, manifest_fingerprint
 from service.core.model import Model
-from service.metrics import MODEL_INFO, RELOADS
+from service.metrics import MODEL_INFO, MODELS_REFUSED, RELOADS
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -60,11 +60,13 @@ class Catalog:
         if not root.is_dir():
             catalog.failures.append(LoadFailure("models", "the model repository folder does not exist"))
             log.error("model repository %s does not exist", root)
+            MODELS_REFUSED.set(1)
             return catalog
         for folder in sorted(p for p in root.glob("*/*") if p.is_dir()):
             if folder.name.startswith(".") or folder.parent.name.startswith("."):
                 continue  # temporary folders of an export in progress
             catalog._add(folder, settings, old, still_blocking)
+        MODELS_REFUSED.set(len(catalog.failures))
         return catalog
 
     def _add(

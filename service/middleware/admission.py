@@ -18,6 +18,7 @@ a budget of body bytes in memory, the body-size limit and the request timeout.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -131,7 +132,22 @@ class Admission:
     ) -> None:
         scope.setdefault("state", {})["shed"] = True  # no work done: kept out of the latency histogram
         child(counter, label).inc()  # type: ignore[arg-type]
+        await self._discard_body(receive)
         await error_response(error, scope["path"])(scope, receive, send)
+
+    async def _discard_body(self, receive: Receive) -> None:
+        """Read what the client sends, a chunk at a time and keeping none, before refusing it: a proxy
+        that is still sending a body takes an answer that comes first for a broken connection (nginx
+        answered 502 instead of passing the 503 on), so the refusal waits for the body, bounded by
+        the body-size limit and the request timeout."""
+        received = 0
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.timeout):
+                while received <= self.max_body_bytes:
+                    message = await receive()
+                    received += len(message.get("body", b""))
+                    if message["type"] != "http.request" or not message.get("more_body", False):
+                        return
 
     def _timed_out(self, body_in: bool) -> ServiceError:
         if not body_in:  # the client is the slow one

@@ -73,6 +73,7 @@ def gateway_config(folder: Path, port: int, upstreams: list[int]) -> Path:
 def prometheus_config(folder: Path, targets: list[int], self_port: int) -> Path:
     config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
     config["global"]["scrape_interval"] = "1s"  # the test cannot wait 15 s per scrape
+    config["global"]["evaluation_interval"] = "1s"
     for job in config["scrape_configs"]:
         if job["job_name"] == "vae-service":
             job.pop("dns_sd_configs")  # templated: Docker's DNS is replaced by the test's addresses
@@ -81,6 +82,7 @@ def prometheus_config(folder: Path, targets: list[int], self_port: int) -> Path:
             job["static_configs"] = [{"targets": [f"127.0.0.1:{self_port}"]}]
     path = folder / "prometheus.yml"
     path.write_text(yaml.safe_dump(config))
+    shutil.copy(DEPLOY / "prometheus" / "alerts.yml", folder / "alerts.yml")  # rule_files, beside it
     return path
 
 
@@ -194,6 +196,15 @@ def test_prometheus_scrapes_both_replicas_with_their_counts(topology: Topology) 
 
     wait_until(lambda: not charts_without_data(), "dashboard queries to have data", process, timeout=30)
 
+    # the alerting rules are loaded and evaluated, and none fires on a healthy topology
+    def rules() -> list[dict]:
+        groups = httpx.get(f"{topology.prometheus}/api/v1/rules", timeout=10).json()["data"]["groups"]
+        assert [g["name"] for g in groups] == ["vae-service"]
+        return groups[0]["rules"]
+
+    wait_until(lambda: all(r["health"] == "ok" for r in rules()), "the rules to be evaluated", process)
+    assert len(rules()) == 7 and all(r["state"] == "inactive" for r in rules()), rules()
+
 
 def test_killing_a_replica_mid_run_loses_no_request(topology: Topology) -> None:
     victim_port, survivor_port = list(topology.replicas)
@@ -261,3 +272,11 @@ def test_one_client_over_its_rate_is_told_to_slow_down(topology: Topology) -> No
         "the rate limit to let requests through again",
         timeout=10,
     )
+
+
+@pytest.mark.parametrize("command", [["check", "rules", "alerts.yml"], ["test", "rules", "alerts.test.yml"]])
+def test_the_alerting_rules_check_and_pass_their_unit_tests(command: list[str]) -> None:
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool comes with Debian's prometheus package"
+    result = subprocess.run([promtool, *command], cwd=DEPLOY / "prometheus", capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
