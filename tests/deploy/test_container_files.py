@@ -45,7 +45,7 @@ def test_only_the_gateway_and_grafana_on_loopback_are_published() -> None:
     assert published == {"gateway", "grafana"}
     assert all(p.startswith("127.0.0.1:") for p in services["grafana"]["ports"])
     assert services["gateway"]["ports"] == [
-        "${VAE_GATEWAY_ADDRESS:-127.0.0.1}:8080:8080"
+        "${VAE_GATEWAY_ADDRESS:-127.0.0.1}:${VAE_GATEWAY_PORT:-8080}:8080"
     ]  # loopback unless told
 
 
