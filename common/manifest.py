@@ -4,6 +4,7 @@ it. Export writes it through this model and the service reads it through the sam
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -52,6 +53,27 @@ class FileEntry(BaseModel):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
+class ScoreReference(BaseModel):
+    """log p(x) of the model's own test images, by the estimator /score uses: where a new image's
+    score falls among them is its percentile."""
+
+    k: int = Field(ge=1)  # importance samples per image
+    seed: int
+    n_images: int = Field(ge=2)
+    dataset: str
+    split: str
+    binarized: bool  # scored as the MNIST protocol binarizes (Bernoulli models)
+    quantiles: list[float] = Field(min_length=2)  # at 0, 1/(n-1), ..., 1 of the images' log p(x)
+    mean_log_px: float
+
+    @field_validator("quantiles")
+    @classmethod
+    def _sorted(cls, v: list[float]) -> list[float]:
+        if any(b < a for a, b in itertools.pairwise(v)):
+            raise ValueError("quantiles must be in ascending order")
+        return v
+
+
 class Manifest(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -67,6 +89,7 @@ class Manifest(BaseModel):
     metrics: dict[str, Any] = {}
     training: dict[str, Any] = {}
     onnx: dict[str, Any] = {}  # opset, parity against torch, input and output names
+    score_reference: ScoreReference | None = None  # for the percentile of /score
     exported_at: str | None = None
 
     @field_validator("image_shape")

@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from common.normalize import NoInk, normalize
+
 # The formats accepted: the common ones for photos and scans. Pillow opens dozens more (PSD, FITS,
 # ICNS, SGI, ...), each a parser exposed to untrusted bytes for no use here.
 FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF")
@@ -36,24 +38,43 @@ class ImageError(ValueError):
     """The bytes are not an image this preprocessing accepts."""
 
 
+NORMALIZATIONS = ("none", "mnist")
+
+
 @dataclass(frozen=True)
 class Preprocessing:
     channels: int = 1  # 1 -> grayscale "L", 3 -> "RGB"
     height: int = 28
     width: int = 28
     background: int = 0  # grey level used for transparency and padding (MNIST: black)
-    invert: bool = False  # 255 - value, for dark strokes on a light ground
+    invert: bool = False  # 255 - value, for dark strokes on a light ground ("none" only)
     max_pixels: int = 40_000_000  # refuse larger images before decoding them
+    # "mnist": polarity, background, contrast and geometry decided from the image, as MNIST's digits
+    # were made (common/normalize.py); "none": flatten, pad and resize only
+    normalize: str = "none"
 
     def __post_init__(self) -> None:
         if self.channels not in (1, 3):
             raise ValueError(f"channels must be 1 or 3, got {self.channels}")
+        if self.normalize not in NORMALIZATIONS:
+            raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {self.normalize!r}")
+        if self.normalize == "mnist" and (self.channels, self.height, self.width) != (1, 28, 28):
+            raise ValueError("normalize 'mnist' makes 1 x 28 x 28 images")
 
     @property
     def mode(self) -> str:
         return "L" if self.channels == 1 else "RGB"
 
     def describe(self) -> str:
+        if self.normalize == "mnist":
+            return (
+                "decode with Pillow; still images only; apply EXIF orientation; composite transparency "
+                "onto paper of the ink's opposite shade; grayscale; as MNIST's digits were made: ink "
+                "made light (polarity from the border), the paper's background subtracted and the ink "
+                "stretched to [0, 1], cropped to the ink, fitted to 20x20 (aspect kept, antialiased) "
+                "and centred in 28x28 by its centre of mass; a 28x28 image with light ink on a dark "
+                "ground is left unchanged; an image without ink is refused; x as float32 [1, 28, 28]"
+            )
         return (
             f"decode with Pillow; still images only; apply EXIF orientation; composite transparency "
             f"onto grey level {self.background}; convert to mode {self.mode}; pad with grey level "
@@ -138,8 +159,30 @@ def _fit(img: Image.Image, spec: Preprocessing) -> Image.Image:
     return img
 
 
+def _on_paper(img: Image.Image) -> Image.Image:
+    """Grey levels of an image, its transparent parts made paper: of the shade opposite the ink's."""
+    img = ImageOps.exif_transpose(img)
+    if not (img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)):
+        return img.convert("L")
+    rgba = img.convert("RGBA")
+    alpha = np.asarray(rgba.getchannel("A"))
+    grey = np.asarray(rgba.convert("L"))
+    opaque = grey[alpha > 127]
+    if opaque.size == 0:
+        raise ImageError("no ink found: the image is fully transparent")
+    paper = 255 if np.median(opaque) < 128 else 0  # dark ink is drawn on white, light ink on black
+    ground = Image.new("RGBA", rgba.size, (paper, paper, paper, 255))
+    return Image.alpha_composite(ground, rgba).convert("L")
+
+
 def image_to_array(img: Image.Image, spec: Preprocessing) -> np.ndarray:
     """A decoded Pillow image -> float32 [C, H, W] in [0, 1]."""
+    if spec.normalize == "mnist":
+        grey = np.asarray(_on_paper(img), dtype=np.float32) / np.float32(255.0)
+        try:
+            return normalize(grey)[None].astype(np.float32)
+        except NoInk as e:
+            raise ImageError(str(e)) from e
     pixels = np.asarray(_fit(_flatten(img, spec), spec), dtype=np.uint8)
     if spec.invert:
         pixels = 255 - pixels

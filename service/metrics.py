@@ -47,6 +47,11 @@ IMAGES = Counter(
     "Images encoded (uploads) or generated (decoded outputs).",
     ["endpoint", "model", "version"],
 )
+SCORE_ROWS = Counter(
+    "vae_score_rows_total",
+    "Decoder rows run for /score: K importance samples for each image scored.",
+    ["model", "version"],
+)
 BATCH_SIZE = Histogram(
     "vae_batch_size",
     "Rows (images or latents) in one onnxruntime run, after dynamic batching merged requests.",

@@ -103,6 +103,12 @@ class Settings(BaseSettings):
         description="Most pixels of all the images of one request together, as their headers declare.",
     )
     max_temperature: float = Field(10.0, gt=0, description="Largest temperature of /sample.")
+    max_score_k: int = Field(5000, ge=1, description="Largest k (importance samples an image) of /score.")
+    max_score_rows: int = Field(
+        131072,
+        ge=1,
+        description="Most decoder rows one /score request may cost: k times the number of images.",
+    )
     png_compress_level: int = Field(
         0,
         ge=0,

@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from common.preprocessing import Preprocessing
+from common.scoring import DEFAULT_K
 from training.config import (
     TrainConfig,
     add_config_arguments,
@@ -15,7 +17,7 @@ from training.config import (
     given_overrides,
 )
 
-COMMANDS = ("train", "evaluate", "export")
+COMMANDS = ("train", "evaluate", "export", "reference")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,6 +56,16 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--name", required=True, help="model name, e.g. mnist")
     export.add_argument("--version", required=True, help="model version, e.g. 1")
     export.add_argument("--force", action="store_true", help="replace an existing version")
+
+    reference = sub.add_parser(
+        "reference", help="score a model's test images from its ONNX files into its manifest (for /score)"
+    )
+    reference.add_argument("folder", type=Path, help="a model folder, e.g. models/mnist/1")
+    reference.add_argument("--cache-dir", type=Path, default=Path("data"), help="(default: data)")
+    reference.add_argument(
+        "--k", type=int, default=DEFAULT_K, help=f"importance samples (default: {DEFAULT_K})"
+    )
+    reference.add_argument("--limit", type=int, default=None, help="score only the first N test images")
     return parser
 
 
@@ -133,9 +145,51 @@ def run_export(args: argparse.Namespace) -> None:
         preprocessing=cfg.preprocessing(model.cfg.image_shape),
         metrics=metrics,
         training=training,
+        reference=_test_images(
+            cfg.dataset, cfg.data_dir, Path(cfg.cache_dir), cfg.preprocessing(), model.cfg.likelihood
+        ),
         force=args.force,
     )
     print(f"exported to {target}")
+
+
+def _test_images(dataset: str, data_dir: str | None, cache_dir: Path, spec: Preprocessing, likelihood: str):  # type: ignore[no-untyped-def]
+    """The test split, as the model's protocol scores it (binarized once for a Bernoulli model)."""
+    from training.data import load_dataset
+    from training.evaluate import prepare_inputs
+    from training.export import ReferenceImages
+
+    data = load_dataset(dataset, Path(data_dir) if data_dir else None, cache_dir, spec)
+    binarized = likelihood == "bernoulli"
+    x = prepare_inputs(data.test.images, binarize=binarized).numpy()
+    return ReferenceImages(x, data.name, "test", binarized)
+
+
+def run_reference(args: argparse.Namespace) -> None:
+    from common.manifest import Manifest
+    from training.reference import score_reference, write_reference
+
+    manifest = Manifest.read(args.folder)
+    config = manifest.training["config"]  # the run's knobs: which data the model was trained on
+    spec = Preprocessing.from_dict(manifest.preprocessing_config)
+    images = _test_images(
+        config["dataset"], config.get("data_dir"), args.cache_dir, spec, manifest.likelihood
+    )
+    x = images.x[: args.limit] if args.limit else images.x
+    reference = score_reference(
+        args.folder,
+        manifest,
+        x,
+        dataset=images.dataset,
+        split=images.split,
+        binarized=images.binarized,
+        k=args.k,
+    )
+    write_reference(args.folder, reference)
+    print(
+        f"{args.folder}: {reference.n_images} {images.dataset}/{images.split} images at K={args.k}, "
+        f"mean log p(x) {reference.mean_log_px:.2f} nats; written to its manifest"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -144,7 +198,13 @@ def main(argv: list[str] | None = None) -> None:
         argv.insert(0, "train")
     args = build_parser().parse_args(argv)
     try:
-        {"train": run_train, "evaluate": run_evaluate, "export": run_export}[args.command](args)
+        commands = {
+            "train": run_train,
+            "evaluate": run_evaluate,
+            "export": run_export,
+            "reference": run_reference,
+        }
+        commands[args.command](args)
     except (ValueError, FileNotFoundError) as e:  # DataError, ExportError, bad config: a clear message
         raise SystemExit(f"error: {e}") from e
 

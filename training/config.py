@@ -30,7 +30,13 @@ class TrainConfig:
     channels: int = knob(1, "image channels for folder data: 1 grayscale, 3 RGB", choices=(1, 3))
     height: int = knob(28, "image height for folder data")
     width: int = knob(28, "image width for folder data")
-    invert: bool = knob(False, "invert folder images (dark strokes on a light ground)")
+    invert: bool = knob(False, "invert folder images (dark strokes on a light ground; --normalize none)")
+    normalize: str = knob(
+        "auto",
+        "how images become x, in folders and uploads: mnist (polarity, background, contrast and "
+        "geometry as MNIST's digits were made), none, or auto (mnist for 1x28x28 images)",
+        choices=("auto", "mnist", "none"),
+    )
     binarize: bool = knob(True, "dynamic binarization: a fresh Bernoulli draw per batch")
     # objective: loss = reconstruction + beta * KL
     beta: float = knob(1.0, "weight of the KL term (beta-VAE); 1 is the true ELBO")
@@ -65,7 +71,10 @@ class TrainConfig:
         """How an image file becomes x: for reading a folder (from --channels/--height/--width), or,
         given a trained model's image shape, the preprocessing its manifest records."""
         channels, height, width = image_shape or (self.channels, self.height, self.width)
-        return Preprocessing(channels, height, width, invert=self.invert)
+        normalize = self.normalize
+        if normalize == "auto":
+            normalize = "mnist" if (channels, height, width) == (1, 28, 28) else "none"
+        return Preprocessing(channels, height, width, invert=self.invert, normalize=normalize)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

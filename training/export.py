@@ -13,6 +13,7 @@ import datetime
 import shutil
 import tempfile
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from common.manifest import (
 )
 from common.preprocessing import Preprocessing
 from training.model import VAE
+from training.reference import score_reference
 
 PARITY_TOLERANCE = 1e-4
 # ops that would put randomness into a graph
@@ -44,6 +46,16 @@ RANDOM_OPS = {
     "Bernoulli",
     "Multinomial",
 }
+
+
+@dataclass(frozen=True)
+class ReferenceImages:
+    """The model's own test images, as its protocol scores them (binarized for Bernoulli models)."""
+
+    x: np.ndarray  # [N, C, H, W] in [0, 1]
+    dataset: str
+    split: str
+    binarized: bool
 
 
 class ExportError(RuntimeError):
@@ -145,10 +157,12 @@ def export_model(
     preprocessing: Preprocessing,
     metrics: dict[str, Any],
     training: dict[str, Any],
+    reference: ReferenceImages | None = None,
     force: bool = False,
     seed: int = 0,
 ) -> Path:
-    """Export ``vae`` to ``models_dir/name/version`` and return that folder."""
+    """Export ``vae`` to ``models_dir/name/version`` and return that folder; with ``reference``, the
+    manifest carries the log p(x) quantiles of those images, scored from the exported files."""
     check_name("name", name)
     check_name("version", version)
     vae = vae.cpu().eval()
@@ -202,6 +216,11 @@ def export_model(
             },
             exported_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         )
+        if reference is not None:
+            manifest.score_reference = score_reference(
+                tmp, manifest, reference.x, dataset=reference.dataset, split=reference.split,
+                binarized=reference.binarized,
+            )  # fmt: skip
         manifest.write(tmp)
         _swap_into_place(tmp, target)
     except BaseException:

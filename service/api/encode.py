@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 from fastapi import APIRouter, Request
 
 from service.api.bodies import (
@@ -16,31 +18,25 @@ from service.api.bodies import (
 )
 from service.api.deps import engine_of, select_model
 from service.api.errors import documented
-from service.api.render import NumpyJSONResponse
-from service.api.schemas import EncodeJSON, EncodeResponse
+from service.api.render import NumpyJSONResponse, png_base64
+from service.api.schemas import EncodeJSON, EncodeResponse, ScoreJSON, ScoreResponse, UploadsJSON
 from service.core.errors import UnsupportedMediaType
 from service.core.inputs import Upload, b64decode
 
 router = APIRouter(tags=["latents"])
-
-MULTIPART_BODY = {
-    MULTIPART: {
-        "schema": {
-            "type": "object",
-            "required": ["files"],
-            "properties": {
-                "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
-                "model": {"type": "string"},
-                "version": {"type": "string"},
-                "sample": {"type": "boolean"},
-                "seed": {"type": "integer", "minimum": 0},
-            },
-        }
-    }
-}
+Uploads = TypeVar("Uploads", bound=UploadsJSON)
 
 
-async def read_uploads(request: Request, model: type[EncodeJSON]) -> tuple[EncodeJSON, list[Upload]]:
+def multipart_body(model: type[UploadsJSON]) -> dict[str, Any]:
+    """The multipart/form-data form of a JSON body of uploads: ``files`` instead of ``images``, and
+    its other fields as form fields."""
+    fields = {k: v for k, v in model.model_json_schema()["properties"].items() if k != "images"}
+    files = {"type": "array", "items": {"type": "string", "format": "binary"}}
+    schema = {"type": "object", "required": ["files"], "properties": {"files": files, **fields}}
+    return {MULTIPART: {"schema": schema}}
+
+
+async def read_uploads(request: Request, model: type[Uploads]) -> tuple[Uploads, list[Upload]]:
     """The options and the uploads of /encode and /score, from either body they take."""
     engine = engine_of(request)
     kind = media_type(request)
@@ -66,7 +62,7 @@ async def read_uploads(request: Request, model: type[EncodeJSON]) -> tuple[Encod
     "/encode",
     response_model=EncodeResponse,
     responses=documented(400, 401, 404, 408, 413, 415, 422, 503),
-    openapi_extra=request_body(EncodeJSON, **MULTIPART_BODY),
+    openapi_extra=request_body(EncodeJSON, **multipart_body(EncodeJSON)),
     summary="Encode images to the mean and standard deviation of q(z|x)",
 )
 async def encode(request: Request) -> NumpyJSONResponse:
@@ -77,4 +73,28 @@ async def encode(request: Request) -> NumpyJSONResponse:
     out |= {"mu": result.mu, "sigma": result.sigma}
     if result.z is not None:
         out |= {"z": result.z, "seed": result.seed}
+    if options.return_inputs:
+        out["inputs"] = png_base64(request, result.x)
+    return NumpyJSONResponse(out)
+
+
+@router.post(
+    "/score",
+    response_model=ScoreResponse,
+    responses=documented(400, 401, 404, 408, 413, 415, 422, 503),
+    openapi_extra=request_body(ScoreJSON, **multipart_body(ScoreJSON)),
+    summary="How likely is each image under the model: log p(x) by importance sampling, and its percentile",
+)
+async def score(request: Request) -> NumpyJSONResponse:
+    options, uploads = await read_uploads(request, ScoreJSON)
+    model = select_model(request, options.model, options.version)
+    result = await engine_of(request).score(model, uploads, options.k, options.seed)
+    s = result.scores
+    out = {"model": model.name, "version": model.version, "k": result.k, "seed": result.seed}
+    out |= {
+        "log_px": s.log_px,
+        "elbo": s.elbo,
+        "bits_per_dim": s.bits_per_dim,
+        "percentile": result.percentile,
+    }
     return NumpyJSONResponse(out)

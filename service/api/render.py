@@ -32,6 +32,12 @@ def accepted(request: Request) -> str:
     return "json"
 
 
+def png_base64(request: Request, x: np.ndarray) -> list[str]:
+    """x [N, C, H, W] in [0, 1] -> one base64 PNG per image."""
+    level = request.app.state.settings.png_compress_level
+    return [base64.b64encode(png_bytes(img, level)).decode() for img in to_uint8(x)]
+
+
 def image_fields(x_mean: np.ndarray, fmt: str, compress_level: int) -> dict[str, Any]:
     if fmt == "array":
         return {"arrays": np.ascontiguousarray(x_mean)}

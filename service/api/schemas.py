@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.manifest import SAFE_NAME
+from common.scoring import DEFAULT_K
 
 MAX_IMAGES = 1024  # the highest VAE_MAX_IMAGES allowed: the schema's bound on any list of images
 Finite = Annotated[float, Field(allow_inf_nan=False)]
@@ -28,16 +29,27 @@ class Generating(Request):
     )
 
 
-class EncodeJSON(Request):
+class UploadsJSON(Request):
     images: list[str] = Field(
         min_length=1, max_length=MAX_IMAGES, description="base64-encoded image files (PNG, JPEG, ...)"
     )
+
+
+class EncodeJSON(UploadsJSON):
     sample: bool = Field(False, description="also return one z ~ q(z|x) per image")
     seed: int | None = Field(None, ge=0, le=2**63 - 1, description="seed of the sampled z")
+    return_inputs: bool = Field(False, description="also return what the model saw: x as a PNG per image")
 
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"images": ["iVBORw0KGgo..."], "sample": False}]}
     )
+
+
+class ScoreJSON(UploadsJSON):
+    k: int = Field(DEFAULT_K, ge=1, description="importance samples per image (more: tighter, slower)")
+    seed: int | None = Field(None, ge=0, le=2**63 - 1, description="same seed, same numbers")
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"images": ["iVBORw0KGgo..."], "k": 100}]})
 
 
 class DecodeRequest(Generating):
@@ -98,6 +110,18 @@ class EncodeResponse(ModelNamed):
     sigma: list[list[float]]
     z: list[list[float]] | None = Field(None, description="one z ~ q(z|x) per image, when sample is true")
     seed: int | None = None
+    inputs: list[str] | None = Field(None, description="x as base64 PNG per image, when return_inputs")
+
+
+class ScoreResponse(ModelNamed):
+    k: int
+    seed: int
+    log_px: list[float] = Field(description="log p(x) in nats: the importance-weighted estimate")
+    elbo: list[float] = Field(description="the ELBO in nats, from the same samples")
+    bits_per_dim: list[float] = Field(description="-log p(x) / (pixels * ln 2)")
+    percentile: list[float] | None = Field(
+        None, description="0-100: where log p(x) falls among the model's own test images"
+    )
 
 
 class ImagesResponse(ModelNamed):

@@ -13,11 +13,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from common.scoring import Scores, percentile
 from service.core.errors import Unprocessable, check_limit
 from service.core.inputs import Upload, check_size, images_to_x
-from service.core.latents import interpolate, sample_prior
+from service.core.latents import interpolate
 from service.core.model import Model
-from service.metrics import IMAGES, child
+from service.core.scoring import importance_weighted
+from service.metrics import IMAGES, SCORE_ROWS, child
 from service.settings import Settings
 
 
@@ -32,6 +34,8 @@ class Limits:
     max_image_bytes: int
     max_temperature: float
     max_request_pixels: int
+    max_score_k: int
+    max_score_rows: int
 
     @classmethod
     def of(cls, settings: Settings) -> Limits:
@@ -43,15 +47,26 @@ class Limits:
             max_image_bytes=settings.max_image_bytes,
             max_temperature=settings.max_temperature,
             max_request_pixels=settings.max_request_pixels,
+            max_score_k=settings.max_score_k,
+            max_score_rows=settings.max_score_rows,
         )
 
 
 @dataclass(frozen=True)
 class Encoding:
+    x: np.ndarray  # [N, C, H, W]: what the model saw
     mu: np.ndarray  # [N, D]
     sigma: np.ndarray  # [N, D]
     z: np.ndarray | None = None  # one z ~ q(z|x) per image, when asked for
     seed: int | None = None
+
+
+@dataclass(frozen=True)
+class Scored:
+    k: int
+    seed: int
+    scores: Scores
+    percentile: np.ndarray | None  # [N], when the model carries a reference distribution
 
 
 @dataclass(frozen=True)
@@ -89,10 +104,31 @@ class Engine:
         sigma = np.exp(0.5 * logvar)
         child(IMAGES, "/encode", model.name, model.version).inc(len(x))
         if not sample:
-            return Encoding(mu, sigma)
+            return Encoding(x, mu, sigma)
         seed = seed if seed is not None else new_seed()
         eps = np.random.default_rng(seed).standard_normal(mu.shape, dtype=np.float32)
-        return Encoding(mu, sigma, mu + sigma * eps, seed)
+        return Encoding(x, mu, sigma, mu + sigma * eps, seed)
+
+    async def score(self, model: Model, uploads: Sequence[Upload], k: int, seed: int | None) -> Scored:
+        """log p(x) of each upload by K importance samples (common/scoring.py), with its ELBO, bits
+        per dimension and percentile among the model's own test images."""
+        check_limit("k", k, self.limits.max_score_k, "VAE_MAX_SCORE_K")
+        rows = k * len(uploads)
+        if rows > self.limits.max_score_rows:
+            raise Unprocessable(
+                "k",
+                f"{k} samples x {len(uploads)} images = {rows} decoder rows, more than the limit of "
+                f"{self.limits.max_score_rows} a request (VAE_MAX_SCORE_ROWS): send fewer images or a "
+                "smaller k",
+            )
+        x = await self.images_to_x(model, uploads)
+        seed = seed if seed is not None else new_seed()
+        scores = await importance_weighted(model, x, k, np.random.default_rng(seed))
+        child(IMAGES, "/score", model.name, model.version).inc(len(x))
+        child(SCORE_ROWS, model.name, model.version).inc(rows)
+        reference = model.manifest.score_reference
+        where = percentile(scores.log_px, reference.quantiles) if reference is not None else None
+        return Scored(k, seed, scores, where)
 
     async def decode(self, model: Model, z: np.ndarray, endpoint: str = "/decode") -> Generated:
         """z: float32 [N, D], already checked against the model (``latents.check_latents``)."""
@@ -104,7 +140,7 @@ class Engine:
         check_limit("n", n, self.limits.max_n, "VAE_MAX_N")
         check_limit("temperature", temperature, self.limits.max_temperature, "VAE_MAX_TEMPERATURE")
         seed = seed if seed is not None else new_seed()
-        z = sample_prior(n, model.latent_dim, seed, temperature)
+        z = model.prior.sample(n, np.random.default_rng(seed), temperature)
         return Generated((await self.decode(model, z, "/sample")).x_mean, z, seed)
 
     async def latent_of(self, model: Model, end: np.ndarray | Upload) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Latents: checked against a model, drawn from the prior, and walked between."""
+"""Latents: checked against a model, and walked between."""
 
 from __future__ import annotations
 
@@ -33,12 +33,6 @@ def latent_rows(rows: list[list[float]], latent_dim: int, max_rows: int, field: 
                 f"{field}[{i}]", f"has {len(row)} numbers, the model's latent_dim is {latent_dim}"
             )
     return check_latents(np.asarray(rows, dtype=np.float64), latent_dim, max_rows, field)
-
-
-def sample_prior(n: int, latent_dim: int, seed: int, temperature: float) -> np.ndarray:
-    """z = temperature * N(0, I), reproducible from the seed."""
-    z = np.random.default_rng(seed).standard_normal((n, latent_dim), dtype=np.float32)
-    return (z * np.float32(temperature)).astype(np.float32)
 
 
 def slerp(z0: np.ndarray, z1: np.ndarray, t: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ import onnxruntime as ort
 
 from common.manifest import Manifest, Network
 from common.preprocessing import Preprocessing
+from common.priors import StandardNormal
 from service.core.batching import Batcher, BatchLimits, Outputs
 from service.metrics import INFERENCE_LATENCY, child
 
@@ -53,6 +54,7 @@ class Model:
         self.preprocessing = preprocessing
         self.fingerprint = fingerprint  # sha256 of the manifest, which holds the sha256 of every file
         self.name, self.version, self.latent_dim = manifest.name, manifest.version, manifest.latent_dim
+        self.prior = StandardNormal(self.latent_dim)
         self._sessions = sessions
         self.signatures = {net: Signature.of(session) for net, session in sessions.items()}
         self._latency = {net: child(INFERENCE_LATENCY, self.name, self.version, net) for net in NETWORKS}
