@@ -53,6 +53,24 @@ class FileEntry(BaseModel):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
+class PriorEntry(BaseModel):
+    """p(z): the standard normal (nothing more to say), or a mixture of diagonal Gaussians whose
+    means and log-variances [K, D] are in a .npz file of the folder, named and hashed here."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["standard_normal", "mixture"] = "standard_normal"
+    components: int | None = Field(None, ge=1)
+    file: FileEntry | None = None
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> PriorEntry:
+        if self.kind == "mixture" and (self.file is None or self.components is None):
+            raise ValueError("a mixture prior needs its file and its number of components")
+        return self
+
+
 class ScoreReference(BaseModel):
     """log p(x) of the model's own test images, by the estimator /score uses: where a new image's
     score falls among them is its percentile."""
@@ -89,6 +107,7 @@ class Manifest(BaseModel):
     metrics: dict[str, Any] = {}
     training: dict[str, Any] = {}
     onnx: dict[str, Any] = {}  # opset, parity against torch, input and output names
+    prior: PriorEntry = PriorEntry()  # absent: the standard normal
     score_reference: ScoreReference | None = None  # for the percentile of /score
     exported_at: str | None = None
 

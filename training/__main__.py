@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--batch-size", type=int, default=100, help="images per batch (default: 100)")
     evaluate.add_argument("--limit", type=int, default=None, help="score only the first N images")
     evaluate.add_argument("--seed", type=int, default=0, help="seed of the importance samples (default: 0)")
+    evaluate.add_argument("--device", default="auto", help="auto (cuda when there is one), cpu or cuda")
 
     export = sub.add_parser("export", help="write encoder.onnx, decoder.onnx and model.json")
     export.add_argument("run_dir", type=Path, help="a run folder, evaluated first")
@@ -88,12 +89,15 @@ def run_train(args: argparse.Namespace) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> None:
+    import torch
+
     from training.checkpoint import Checkpoint
     from training.data import load_dataset
     from training.evaluate import evaluate, prepare_inputs
 
     checkpoint = Checkpoint.load(args.run_dir / args.checkpoint)
-    model, cfg = checkpoint.build_model(), checkpoint.config
+    device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    model, cfg = checkpoint.build_model().to(device), checkpoint.config
     data = load_dataset(
         cfg.dataset, Path(cfg.data_dir) if cfg.data_dir else None, Path(cfg.cache_dir), cfg.preprocessing()
     )

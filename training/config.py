@@ -42,6 +42,7 @@ class TrainConfig:
     beta: float = knob(1.0, "weight of the KL term (beta-VAE); 1 is the true ELBO")
     warmup_epochs: float = knob(0.0, "epochs over which beta rises linearly from 0")
     free_bits: float = knob(0.0, "minimum KL in nats per latent dimension (0 = off)")
+    iw_samples: int = knob(1, "k, samples of z per image in the loss: 1 the ELBO, more the IWAE bound")
     # optimisation
     epochs: int = knob(50, "training epochs")
     batch_size: int = knob(128, "global batch size (split across processes)")
@@ -63,7 +64,7 @@ class TrainConfig:
                     raise ValueError(f"{f.name} must be one of {allowed}, got {getattr(owner, f.name)!r}")
         if self.model.likelihood == "gaussian":
             self.binarize = False  # binarization only makes sense for a Bernoulli likelihood
-        for name in ("epochs", "batch_size"):
+        for name in ("epochs", "batch_size", "iw_samples"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
 

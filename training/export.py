@@ -28,15 +28,18 @@ from common.manifest import (
     ENCODER_IO,
     FileEntry,
     Manifest,
+    PriorEntry,
     check_name,
     sha256_file,
     tensor_shapes,
 )
 from common.preprocessing import Preprocessing
+from common.priors import mixture_bytes
 from training.model import VAE
 from training.reference import score_reference
 
 PARITY_TOLERANCE = 1e-4
+PRIOR_FILE = "prior.npz"
 # ops that would put randomness into a graph
 RANDOM_OPS = {
     "RandomNormal",
@@ -192,6 +195,7 @@ def export_model(
         }
         if max(parity.values()) > PARITY_TOLERANCE:
             raise ExportError(f"onnxruntime differs from torch by {parity} (> {PARITY_TOLERANCE})")
+        prior = _write_prior(vae, tmp)
         manifest = Manifest(
             name=name,
             version=version,
@@ -207,6 +211,7 @@ def export_model(
             },
             metrics=metrics,
             training=training,
+            prior=prior,
             onnx={
                 "opset": onnx.load(tmp / "encoder.onnx").opset_import[0].version,
                 "parity_max_abs_diff": parity,
@@ -227,6 +232,22 @@ def export_model(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
+
+
+def _write_prior(vae: VAE, folder: Path) -> PriorEntry:
+    """The model's p(z) for the manifest: nothing to write for the standard normal; the VampPrior's
+    components (the encoder's posteriors at the pseudo-inputs) as prior.npz, named and hashed."""
+    if vae.cfg.prior == "standard":
+        return PriorEntry()
+    with torch.no_grad():
+        means, logvars = (a.numpy() for a in vae.prior_components())
+    (folder / PRIOR_FILE).write_bytes(mixture_bytes(means, logvars))
+    return PriorEntry(
+        kind="mixture",
+        components=len(means),
+        file=FileEntry(path=PRIOR_FILE, sha256=sha256_file(folder / PRIOR_FILE)),
+        description=f"VampPrior: the encoder's posteriors at {len(means)} learned pseudo-inputs",
+    )
 
 
 def _swap_into_place(tmp: Path, target: Path) -> None:

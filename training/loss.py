@@ -1,7 +1,13 @@
-"""The VAE objective as the tutorial derives it.
+"""The VAE objective as the tutorial derives it, and its importance-weighted tightening.
 
     ELBO(x) = E_q(z|x)[log p(x|z)] - KL(q(z|x) || p(z))         <= log p(x)
     loss    = -E_q[log p(x|z)] + beta * KL = reconstruction + beta * KL
+
+The KL is in closed form for the standard normal prior, and a one-sample estimate, log q(z|x) -
+log p(z), for the VampPrior (a mixture has none). With k > 1 samples the loss is the negative
+importance-weighted bound (IWAE, Burda et al. 2015), tighter than the ELBO and tightening with k:
+
+    L_k(x) = E[log 1/k sum_i p(x, z_i) / q(z_i|x)],   z_i ~ q(z|x)
 
 All terms are summed over pixels and latent dimensions (nats per image), then averaged over the batch.
 """
@@ -13,6 +19,8 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+
+from training.model import log_normal
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -40,11 +48,6 @@ def log_likelihood(
     else:
         raise ValueError(f"unknown likelihood {likelihood!r}")
     return ll.flatten(start_dim=1).sum(dim=-1)
-
-
-def log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """log N(z; mu, diag(exp(logvar))) summed over the last dimension."""
-    return (-0.5 * (LOG_2PI + logvar + (z - mu).pow(2) / logvar.exp())).sum(dim=-1)
 
 
 def elbo(
@@ -91,6 +94,48 @@ def vae_loss(
     kl = kl_dims.sum()
     kl_penalty = kl_dims.clamp(min=free_bits).sum() if free_bits > 0 else kl
     return LossTerms(reconstruction + beta * kl_penalty, reconstruction, kl)
+
+
+def objective(
+    x: torch.Tensor,
+    outputs: tuple[torch.Tensor, ...],
+    *,
+    prior: str,
+    likelihood: str = "bernoulli",
+    log_sigma: torch.Tensor | None = None,
+    beta: float = 1.0,
+    free_bits: float = 0.0,
+) -> LossTerms:
+    """The training loss from a forward pass of ``samples`` z per image (``VAE.forward``): the ELBO
+    with one sample (closed-form KL for the standard prior), the IW bound with more."""
+    logits, z, mu, logvar, log_pz = outputs
+    if log_sigma is None:
+        log_sigma = torch.zeros((), device=x.device)
+    samples = len(z)
+    if samples == 1 and prior == "standard":
+        return vae_loss(
+            x,
+            logits[0],
+            mu,
+            logvar,
+            likelihood=likelihood,
+            log_sigma=log_sigma,
+            beta=beta,
+            free_bits=free_bits,
+        )
+    log_px_z = log_likelihood(
+        x.expand(samples, *x.shape).reshape(-1, *x.shape[1:]),
+        logits.reshape(-1, *x.shape[1:]),
+        likelihood,
+        log_sigma,
+    ).view(samples, -1)
+    kl = log_normal(z, mu, logvar) - log_pz  # one-sample estimates of the KL, [S, B]
+    reconstruction, kl_mean = -log_px_z.mean(), kl.mean()
+    if samples == 1:
+        return LossTerms(reconstruction + beta * kl_mean, reconstruction, kl_mean)
+    log_w = log_px_z - beta * kl  # beta < 1 only while warming up
+    bound = torch.logsumexp(log_w, dim=0) - math.log(samples)
+    return LossTerms(-bound.mean(), reconstruction, kl_mean)
 
 
 def beta_at(step: int, total_warmup_steps: int, beta: float) -> float:

@@ -1,4 +1,6 @@
-"""The VAE itself: encoder -> (mu, logvar), reparameterization, decoder -> logits.
+"""The VAE itself: encoder -> (mu, logvar), reparameterization, decoder -> logits, and its prior
+p(z): the standard normal, or the VampPrior (Tomczak & Welling 2018), a mixture of the encoder's own
+posteriors at K learned pseudo-inputs, p(z) = 1/K sum_k q(z | u_k).
 
 Nothing else lives here: the loss is in ``loss.py``, training in ``train.py``.
 """
@@ -15,6 +17,8 @@ from torch import nn
 
 Architecture = Literal["mlp", "conv"]
 Likelihood = Literal["bernoulli", "gaussian"]
+Prior = Literal["standard", "vamp"]
+LOG_2PI = math.log(2 * math.pi)
 
 
 def knob(default: Any, help: str, **choices: Any) -> Any:
@@ -35,6 +39,9 @@ class VAEConfig:
     likelihood: Likelihood = knob("bernoulli", "p(x|z)", choices=("bernoulli", "gaussian"))
     gaussian_sigma: float = knob(0.1, "sigma of a gaussian p(x|z) (initial value if learned)")
     learn_sigma: bool = knob(False, "learn the gaussian sigma")
+    prior: Prior = knob("standard", "p(z): standard normal, or vamp (mixture at learned pseudo-inputs)",
+                        choices=("standard", "vamp"))  # fmt: skip
+    pseudo_inputs: int = knob(500, "K, the VampPrior's pseudo-inputs (components)")
 
     def __post_init__(self) -> None:
         if self.latent_dim < 1:
@@ -132,8 +139,27 @@ class ConvDecoder(nn.Module):
         return self.deconv(self.dense(z).view(-1, *self.grid))
 
 
+def log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """log N(z; mu, diag(exp(logvar))) summed over the last dimension."""
+    return (-0.5 * (LOG_2PI + logvar + (z - mu).pow(2) / logvar.exp())).sum(dim=-1)
+
+
+def log_mixture(z: torch.Tensor, means: torch.Tensor, logvars: torch.Tensor) -> torch.Tensor:
+    """log 1/K sum_k N(z; means_k, diag(exp(logvars_k))) over the last dimension of z [..., D],
+    for K components [K, D]. The squared distances come from three products ([..., K] in memory, not
+    [..., K, D]): sum_d (z - m)^2 / v = z^2 . 1/v - 2 z . m/v + m^2 . 1/v."""
+    precision = torch.exp(-logvars)  # [K, D]
+    flat = z.reshape(-1, z.shape[-1])
+    quadratic = (
+        flat.pow(2) @ precision.T - 2 * flat @ (means * precision).T + (means.pow(2) * precision).sum(dim=1)
+    )
+    per_component = -0.5 * (z.shape[-1] * LOG_2PI + logvars.sum(dim=1) + quadratic)  # [N, K]
+    return (torch.logsumexp(per_component, dim=1) - math.log(len(means))).view(z.shape[:-1])
+
+
 class VAE(nn.Module):
-    """q(z|x) = N(mu, diag(exp(logvar))), p(z) = N(0, I), p(x|z) from the decoder's logits."""
+    """q(z|x) = N(mu, diag(exp(logvar))), p(z) standard normal or VampPrior, p(x|z) from the
+    decoder's logits."""
 
     def __init__(self, cfg: VAEConfig) -> None:
         super().__init__()
@@ -150,6 +176,37 @@ class VAE(nn.Module):
             self.log_sigma = nn.Parameter(log_sigma)
         else:
             self.register_buffer("log_sigma", log_sigma)
+        if cfg.prior == "vamp":
+            # pseudo-inputs u_k = sigmoid(logits): images in [0, 1], as the encoder is used to
+            self.pseudo_logits = nn.Parameter(0.1 * torch.randn(cfg.pseudo_inputs, *cfg.image_shape))
+
+    def init_pseudo_inputs(self, x: torch.Tensor) -> None:
+        """Start the pseudo-inputs at these images (in [0, 1]), a little noisy: as data-like as they end."""
+        with torch.no_grad():
+            x = x[: self.cfg.pseudo_inputs].clamp(0.05, 0.95)
+            self.pseudo_logits.copy_(torch.logit(x) + 0.1 * torch.randn_like(x))
+
+    def prior_components(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The VampPrior's components: (means, logvars), each [K, D], the posteriors at u_k."""
+        return self.encode(torch.sigmoid(self.pseudo_logits))
+
+    @torch.no_grad()
+    def sample_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n draws of z ~ p(z) (on the CPU's generator, then moved where the model is)."""
+        device = self.log_sigma.device
+        eps = torch.randn(n, self.cfg.latent_dim, generator=generator).to(device)
+        if self.cfg.prior == "standard":
+            return eps
+        means, logvars = self.prior_components()
+        picks = torch.randint(self.cfg.pseudo_inputs, (n,), generator=generator).to(device)
+        return means[picks] + torch.exp(0.5 * logvars[picks]) * eps
+
+    def log_prior(self, z: torch.Tensor) -> torch.Tensor:
+        """log p(z) over the last dimension: [...]."""
+        if self.cfg.prior == "standard":
+            return log_normal(z, torch.zeros_like(z), torch.zeros_like(z))
+        means, logvars = self.prior_components()
+        return log_mixture(z, means, logvars)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mu, logvar = self.encoder(x).chunk(2, dim=-1)
@@ -170,7 +227,11 @@ class VAE(nn.Module):
         # both likelihoods keep the mean in [0, 1] through a sigmoid
         return torch.sigmoid(logits)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, samples: int = 1) -> tuple[torch.Tensor, ...]:
+        """``samples`` z ~ q(z|x) per image, through the decoder and the prior (in forward, so that
+        DistributedDataParallel sees every parameter used): logits [S, B, C, H, W], z [S, B, D],
+        mu and logvar [B, D], log p(z) [S, B]."""
         mu, logvar = self.encode(x)
-        z = self.reparameterize(mu, logvar)
-        return self.decode(z), mu, logvar
+        z = self.reparameterize(mu.expand(samples, *mu.shape), logvar.expand(samples, *logvar.shape))
+        logits = self.decode(z.reshape(-1, z.shape[-1])).view(samples, *x.shape)
+        return logits, z, mu, logvar, self.log_prior(z)

@@ -22,7 +22,7 @@ def save_pictures(model: VAE, x: torch.Tensor, labels: np.ndarray, run_dir: Path
     model.eval()
     device = next(model.parameters()).device
     g = torch.Generator().manual_seed(seed)
-    z = torch.randn(64, model.cfg.latent_dim, generator=g).to(device)
+    z = model.sample_prior(64, g)  # from the model's own prior
     _save(model.mean_image(model.decode(z)), run_dir / "samples.png", ncol=8)
 
     originals = x[:16].to(device)

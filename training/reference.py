@@ -12,7 +12,7 @@ import numpy as np
 import onnxruntime as ort
 
 from common.manifest import MANIFEST_FILE, Manifest, ScoreReference
-from common.priors import StandardNormal
+from common.priors import prior_of
 from common.scoring import DEFAULT_K, Likelihood, importance_sampled
 
 QUANTILES = 201  # the reference's quantiles at 0, 0.5, ..., 100 percent
@@ -40,7 +40,7 @@ def score_reference(
         x.astype(np.float32),
         k,
         np.random.default_rng(seed),
-        StandardNormal(manifest.latent_dim),
+        _prior(folder, manifest),
         Likelihood(manifest.likelihood, float(manifest.gaussian_sigma or 1.0)),
     )
     return ScoreReference(
@@ -53,6 +53,12 @@ def score_reference(
         quantiles=np.quantile(scores.log_px, np.linspace(0, 1, QUANTILES)).round(4).tolist(),
         mean_log_px=round(float(scores.log_px.mean()), 4),
     )
+
+
+def _prior(folder: Path, manifest: Manifest):  # type: ignore[no-untyped-def]
+    entry = manifest.prior
+    data = (folder / entry.file.path).read_bytes() if entry.file is not None else None
+    return prior_of(manifest.latent_dim, entry.kind, entry.components, data)
 
 
 def write_reference(folder: Path, reference: ScoreReference) -> None:

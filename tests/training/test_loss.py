@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from training.evaluate import importance_weighted
-from training.loss import beta_at, elbo, kl_divergence, log_likelihood, log_normal, vae_loss
-from training.model import VAE, VAEConfig
+from training.loss import beta_at, elbo, kl_divergence, log_likelihood, objective, vae_loss
+from training.model import VAE, VAEConfig, log_mixture, log_normal
 
 
 def test_kl_is_zero_at_the_prior() -> None:
@@ -111,8 +111,8 @@ def test_every_encoder_output_gets_a_gradient_from_the_loss() -> None:
     torch.manual_seed(0)
     model = VAE(VAEConfig(image_shape=(1, 8, 8), latent_dim=3, hidden=(16,)))
     x = torch.bernoulli(torch.rand(5, 1, 8, 8))
-    logits, mu, logvar = model(x)
-    vae_loss(x, logits, mu, logvar).loss.backward()
+    logits, _, mu, logvar, _ = model(x)
+    vae_loss(x, logits[0], mu, logvar).loss.backward()
     head = model.encoder.head.weight.grad  # rows 0..2 produce mu, rows 3..5 produce logvar
     assert head is not None and (head.abs().sum(dim=1) > 0).all()
 
@@ -140,9 +140,43 @@ def test_importance_weighted_bound_converges_to_the_exact_likelihood_and_exceeds
     model = _one_dim_model()
     x = torch.bernoulli(torch.rand(6, 1, 4, 4, generator=torch.Generator().manual_seed(0)))
     exact = _exact_log_px(model, x)
-    iw, expected_ll = importance_weighted(model, x, k=20_000, generator=torch.Generator().manual_seed(0))
+    iw, expected_ll, _ = importance_weighted(model, x, k=20_000, generator=torch.Generator().manual_seed(0))
     mu, logvar = model.encode(x)
     elbo_estimate = expected_ll - kl_divergence(mu, logvar)
     assert torch.all(elbo_estimate <= iw.double())  # Jensen: ELBO <= IW bound, with the same samples
     assert torch.all(iw.double() <= exact + 0.01)  # a lower bound (up to Monte Carlo noise)
     assert torch.allclose(iw.double(), exact, atol=0.05)  # ... that is tight with many samples
+
+
+def test_the_vamp_prior_is_the_mixture_of_the_posteriors_at_the_pseudo_inputs() -> None:
+    torch.manual_seed(1)
+    model = VAE(VAEConfig(image_shape=(1, 4, 4), latent_dim=3, hidden=(8,), prior="vamp", pseudo_inputs=5))
+    z = torch.randn(7, 3)
+    means, logvars = model.encode(torch.sigmoid(model.pseudo_logits))
+    direct = torch.stack(
+        [
+            torch.logsumexp(torch.stack([log_normal(zi, means[k], logvars[k]) for k in range(5)]), 0)
+            - math.log(5)
+            for zi in z
+        ]
+    )  # log 1/K sum_k N(z; mu_k, sigma_k^2), one component at a time
+    assert torch.allclose(model.log_prior(z), direct, atol=1e-4)
+    # and by hand for one component in one dimension: N(0.5; 0, e^0) = exp(-0.125) / sqrt(2 pi)
+    one = log_mixture(torch.tensor([[0.5]]), torch.zeros(1, 1), torch.zeros(1, 1))
+    assert one.item() == pytest.approx(-0.125 - 0.5 * math.log(2 * math.pi), abs=1e-6)
+
+
+def test_the_iw_bound_is_above_the_elbo_and_tightens_with_k() -> None:
+    """E[L_k] is at least the ELBO and grows with k (Burda et al. 2015, theorem 1), for either prior."""
+    for prior in ("standard", "vamp"):
+        torch.manual_seed(2)
+        cfg = VAEConfig(image_shape=(1, 4, 4), latent_dim=2, hidden=(8,), prior=prior, pseudo_inputs=4)
+        model = VAE(cfg).eval()
+        x = torch.bernoulli(torch.rand(64, 1, 4, 4, generator=torch.Generator().manual_seed(0)))
+        bounds = {}
+        with torch.no_grad():
+            for k in (1, 5, 50):
+                # the mean over many draws of the bound, so that the order holds beyond the noise
+                draws = [-objective(x, model(x, k), prior=prior).loss for _ in range(200)]
+                bounds[k] = torch.stack(draws).mean().item()
+        assert bounds[1] < bounds[5] < bounds[50], (prior, bounds)
