@@ -15,8 +15,9 @@ import numpy as np
 import onnxruntime as ort
 from pydantic import ValidationError
 
-from common.manifest import MANIFEST_FILE, Manifest, tensor_shapes
+from common.manifest import MANIFEST_FILE, FileEntry, Manifest, tensor_shapes
 from common.preprocessing import Preprocessing
+from common.priors import prior_of
 from service.core.batching import BatchLimits
 from service.core.model import NETWORKS, Model
 from service.settings import Settings
@@ -70,11 +71,17 @@ def read_manifest(folder: Path, root: Path) -> tuple[Manifest, str]:
     return manifest, hashlib.sha256(data).hexdigest()
 
 
-def _session(folder: Path, root: Path, path: str, sha256: str, threads: int) -> ort.InferenceSession:
-    data = read_inside(folder, root, path)  # hash the very bytes the session is built from
+def read_verified(folder: Path, root: Path, entry: FileEntry) -> bytes:
+    """A file the manifest names, refused unless its sha256 is the manifest's (the very bytes used)."""
+    data = read_inside(folder, root, entry.path)
     digest = hashlib.sha256(data).hexdigest()
-    if digest != sha256:
-        raise ModelLoadError(f"{path} has sha256 {digest}, the manifest says {sha256}")
+    if digest != entry.sha256:
+        raise ModelLoadError(f"{entry.path} has sha256 {digest}, the manifest says {entry.sha256}")
+    return data
+
+
+def _session(folder: Path, root: Path, entry: FileEntry, threads: int) -> ort.InferenceSession:
+    data, path = read_verified(folder, root, entry), entry.path
     try:
         return ort.InferenceSession(data, session_options(threads), providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime raises its own exception types for bad graphs
@@ -95,9 +102,15 @@ def load_model(folder: Path, settings: Settings) -> Model:
     root = settings.models_dir.resolve()
     manifest, fingerprint = read_manifest(folder, root)
     sessions = {
-        net: _session(folder, root, entry.path, entry.sha256, settings.ort_threads)
+        net: _session(folder, root, entry, settings.ort_threads)
         for net, entry in sorted(manifest.files.items())  # the manifest names both, checked on reading
     }
+    prior = manifest.prior
+    data = read_verified(folder, root, prior.file) if prior.file is not None else None
+    try:
+        p_z = prior_of(manifest.latent_dim, prior.kind, prior.components, data)
+    except ValueError as e:
+        raise ModelLoadError(f"{prior.file.path if prior.file else 'the prior'}: {e}") from e
     shapes = tensor_shapes(manifest.latent_dim, manifest.image_shape, manifest.likelihood)
     for net in NETWORKS:
         _check_io(sessions[net], net, shapes[net])
@@ -112,7 +125,7 @@ def load_model(folder: Path, settings: Settings) -> Model:
         max_queue=settings.max_queue,
         max_inline_rows=settings.max_inline_rows,
     )
-    model = Model(manifest, preprocessing, sessions, limits, fingerprint)
+    model = Model(manifest, preprocessing, sessions, limits, fingerprint, p_z)
     # warm both sessions once so the first request does not pay for lazy initialisation
     model.decode_now(model.encode_now(np.zeros((1, *manifest.image_shape), dtype=np.float32))[0])
     return model

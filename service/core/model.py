@@ -12,7 +12,7 @@ import onnxruntime as ort
 
 from common.manifest import Manifest, Network
 from common.preprocessing import Preprocessing
-from common.priors import StandardNormal
+from common.priors import Prior
 from service.core.batching import Batcher, BatchLimits, Outputs
 from service.metrics import INFERENCE_LATENCY, child
 
@@ -49,12 +49,13 @@ class Model:
         sessions: dict[Network, ort.InferenceSession],
         limits: BatchLimits,
         fingerprint: str,
+        prior: Prior,
     ) -> None:
         self.manifest = manifest
         self.preprocessing = preprocessing
         self.fingerprint = fingerprint  # sha256 of the manifest, which holds the sha256 of every file
         self.name, self.version, self.latent_dim = manifest.name, manifest.version, manifest.latent_dim
-        self.prior = StandardNormal(self.latent_dim)
+        self.prior = prior  # p(z): what /sample draws from and /score evaluates
         self._sessions = sessions
         self.signatures = {net: Signature.of(session) for net, session in sessions.items()}
         self._latency = {net: child(INFERENCE_LATENCY, self.name, self.version, net) for net in NETWORKS}
