@@ -12,6 +12,11 @@ RUN_DIR ?= runs/mnist
 TRAIN_ARGS ?= --dataset mnist --epochs 800 --lr 1e-3 --min-lr 5e-5 --warmup-epochs 10 \
               --batch-size 128 --seed 0
 EVAL_K ?= 1000
+VERSION ?= 1
+# models/mnist/2: the VampPrior (500 pseudo-inputs) trained with the importance-weighted objective
+# (k = 10); 287 s on one H200 GPU (docs/training.md), about 90 minutes on 2 CPU cores
+V2_ARGS ?= --dataset mnist --prior vamp --pseudo-inputs 500 --iw-samples 10 --latent-dim 32 \
+           --epochs 109 --lr 1e-3 --min-lr 5e-5 --warmup-epochs 10 --batch-size 128 --seed 0
 
 # programs from Debian's packages for the end-to-end gateway test (nginx, Prometheus) and `make bench` (wrk)
 SYSTEM_PACKAGES := nginx-light prometheus wrk
@@ -22,7 +27,7 @@ ENGINE ?= $(shell command -v docker >/dev/null 2>&1 && echo docker || echo podma
 IMAGE ?= vae-service:latest
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo) DEBIAN_FRONTEND=noninteractive
 
-.PHONY: serve test test-fast fuzz image image-test compose-test container-deps bench bench-compare bench-client bench-tune soak reliability system-deps lock train evaluate export lint format clean
+.PHONY: serve test test-fast fuzz image image-test compose-test container-deps bench bench-compare bench-client bench-uploads bench-tune soak reliability system-deps lock train train-v2 evaluate export lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +67,11 @@ bench-compare: $(VENV)/.dev system-deps
 # vae-client encoding 10,000 PNG digits end to end; writes benchmarks/client.md (~1 min)
 bench-client: $(VENV)/.dev
 	$(BIN)/python -m benchmarks.client
+
+# people's own digit images (scans, drawings, photos) through /encode, /decode and /score, with
+# out-of-distribution AUROC and the cost of K; writes benchmarks/uploads.md and docs/uploads.png (~20 min)
+bench-uploads: $(VENV)/.dev
+	$(BIN)/python -m benchmarks.uploads
 
 # the sweeps behind the service's defaults; writes benchmarks/tuning.md (~7 min)
 bench-tune: $(VENV)/.dev system-deps
@@ -116,9 +126,12 @@ train: $(VENV)/.dev
 	$(BIN)/python -m training train $(TRAIN_ARGS) --run-dir $(RUN_DIR)
 	$(MAKE) export
 
+train-v2:
+	$(MAKE) train RUN_DIR=runs/mnist-v2 TRAIN_ARGS="$(V2_ARGS)" VERSION=2 EVAL_K=5000
+
 export: $(VENV)/.dev
 	$(BIN)/python -m training evaluate $(RUN_DIR) --k $(EVAL_K)
-	$(BIN)/python -m training export $(RUN_DIR) --name mnist --version 1 --models-dir $(MODELS) --force
+	$(BIN)/python -m training export $(RUN_DIR) --name mnist --version $(VERSION) --models-dir $(MODELS) --force
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

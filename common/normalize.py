@@ -32,7 +32,7 @@ from PIL import Image
 FIELD = 28  # the side of the output
 BOX = 20  # the side the ink is fitted into
 COARSE = 32  # the side at which the background is estimated
-MIN_CONTRAST = 0.12  # ink must stand this far above the paper's noise, on a 0..1 scale
+MIN_CONTRAST = 0.2  # ink stands this far above the paper's noise (0..1): a faint smudge is not a digit
 CORE = 0.7  # of the way from paper to the darkest ink: made 1, as stroke cores (MNIST's ink mass)
 CLEAN = 0.1  # after stretching, less than this is paper: grain, blur and shading left over
 STROKE = 2.0  # MNIST's median stroke width, in pixels of the 28x28 field (2 x ink / its outline)

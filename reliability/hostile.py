@@ -9,6 +9,7 @@ cases in the suite.
 from __future__ import annotations
 
 import argparse
+import base64
 import io
 import json
 import struct
@@ -51,11 +52,14 @@ def png_declaring(width: int, height: int, idat: bytes, colour: int = 0) -> byte
     return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
 
 
-def blank_png(width: int, height: int, colour: int = 0) -> bytes:
-    """width x height zero pixels, deflated: a few bytes a row, however many pixels they decode to."""
+def blank_png(width: int, height: int, colour: int = 0, ink: bool = False) -> bytes:
+    """width x height zero pixels, deflated: a few bytes a row, however many pixels they decode to;
+    with ``ink``, a bright (and opaque) band across the middle fifth, so that there is something to see."""
     compressor = zlib.compressobj(9)
     row = bytes(width * PNG_CHANNELS[colour] + 1)  # filter byte + pixels
-    data = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    inked = b"\x00" + b"\xff" * (width * PNG_CHANNELS[colour])
+    rows = (inked if ink and 2 * height // 5 <= y < 3 * height // 5 else row for y in range(height))
+    data = b"".join(compressor.compress(r) for r in rows) + compressor.flush()
     return png_declaring(width, height, data, colour)
 
 
@@ -64,8 +68,13 @@ def decompression_bomb(side: int) -> bytes:
     return blank_png(side, side)
 
 
-def image(fmt: str, frames: int = 1) -> bytes:
+def image(fmt: str, frames: int = 1, stroke: bool = False) -> bytes:
+    """28x28 frames of one grey level each; with ``stroke``, a bright bar on black: a 1, roughly."""
     pictures = [Image.fromarray(np.full((28, 28), i % 256, np.uint8)) for i in range(frames)]
+    if stroke:
+        bar = np.zeros((28, 28), np.uint8)
+        bar[5:23, 12:16] = 255
+        pictures = [Image.fromarray(bar)]
     buf = io.BytesIO()
     pictures[0].save(buf, format=fmt, save_all=frames > 1, append_images=pictures[1:])
     return buf.getvalue()
@@ -280,14 +289,15 @@ def _upload_one(data: bytes, latent_dim: int) -> list[bytes]:
 def _security_review_cases() -> Iterator[Case]:
     """The findings of the security review (each failed before its fix)."""
     for width, height in ((160_000, 100), (20_000, 50), (16_384, 16)):
-        bomb = blank_png(width, height)
+        # decoded and reduced in bounded memory, then seen for what it is: a thin band, no digit
+        bomb = blank_png(width, height, ink=True)
         yield Case(
             f"{len(bomb):,}-byte PNG of {width:,} x {height} (a padded square would be {width:,}^2)",
-            200,
-            '"mu"',
+            400,
+            "no ink found",
             partial(_upload_one, bomb),
         )
-    rgba = blank_png(4000, 4000, colour=6)
+    rgba = blank_png(4000, 4000, colour=6, ink=True)
     yield Case(
         f"4 RGBA PNGs of 4,000 x 4,000 ({4 * len(rgba) // 1024} KB, 64 megapixels)",
         200,
@@ -334,6 +344,21 @@ def _security_review_cases() -> Iterator[Case]:
         413,
         "bytes of JSON, more than",
         lambda d: v2_infer([1, d], "[" + ",".join(["0.123456789"] * 1_380_000) + "]"),
+    )
+    white = blank_png(600, 400)
+    yield Case("a blank page (no ink)", 400, "no ink found", lambda d: upload([white]))
+    digit = base64.b64encode(image("PNG", stroke=True)).decode()
+    yield Case(
+        "/score with k = 10^9",
+        422,
+        "VAE_MAX_SCORE_K",
+        lambda d: post_json("/score", f'{{"images": ["{digit}"], "k": 1000000000}}'),
+    )
+    yield Case(
+        "/score of 64 images at k = 5000 (320,000 decoder rows)",
+        422,
+        "decoder rows, more than the limit",
+        lambda d: post_json("/score", '{"images": [' + ",".join([f'"{digit}"'] * 64) + '], "k": 5000}'),
     )
     yield Case(
         "a 70 KB header arriving in one read",

@@ -10,7 +10,7 @@ Big inputs are split to the server's limits (from GET /models) and the pieces se
 ``Retry-After`` says. Every endpoint is free of side effects, so a retried request is safe.
 """
 
-from vae_client.client import AsyncClient, Client, Encoded, Limits
+from vae_client.client import AsyncClient, Client, Encoded, Limits, Scored
 from vae_client.errors import ClientError, ServiceError, Unavailable
 from vae_client.retry import Retry
 
@@ -21,6 +21,7 @@ __all__ = [
     "Encoded",
     "Limits",
     "Retry",
+    "Scored",
     "ServiceError",
     "Unavailable",
 ]

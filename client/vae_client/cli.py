@@ -1,13 +1,15 @@
-"""``vae-client``: encode a folder of images to latents, sample and interpolate, from the shell.
+"""``vae-client``: encode or score a folder of images, sample and interpolate, from the shell.
 
     vae-client encode photos/ --out latents.npz [--csv latents.csv]
+    vae-client score photos/ --out scores.csv [--k 100]
     vae-client sample --n 64 --out grid.png
     vae-client interpolate --start a.png --end b.png --steps 8 --out path.png
 
-``encode`` walks the folder, sends the images in parts (each split to the server's limits and sent
-concurrently), and keeps each finished part under ``<out>.partial/``: run the same command again
-after an interruption and it goes on where it stopped. Files the server cannot read are skipped and
-listed (in the output and in ``failed_names``/``failed_reasons`` of the npz) without stopping.
+``encode`` and ``score`` walk the folder, send the images in parts (each split to the server's
+limits and sent concurrently), and keep each finished part under ``<out>.partial/``: run the same
+command again after an interruption and it goes on where it stopped. Files the server cannot read
+are skipped and listed (on stderr, and in the npz's ``failed_names``/``failed_reasons`` or as CSV
+rows with a reason) without stopping.
 """
 
 from __future__ import annotations
@@ -72,28 +74,33 @@ class Parts:
         return {r["name"]: r["reason"] for r in records}
 
     def save(
-        self, number: int, names: list[str], mu: np.ndarray, sigma: np.ndarray, failed: dict[str, str]
+        self, number: int, names: list[str], arrays: dict[str, np.ndarray], failed: dict[str, str]
     ) -> None:
         target = self.folder / f"part-{number:06d}.npz"
         temporary = self.folder / f".part-{number:06d}.npz"
-        np.savez(temporary, names=np.array(names, dtype=str), mu=mu, sigma=sigma)
+        np.savez(temporary, names=np.array(names, dtype=str), **arrays)  # type: ignore[arg-type]
         os.replace(temporary, target)  # a part is there whole or not at all
         with self.failed_log.open("a") as log:
             for name, reason in failed.items():
                 log.write(json.dumps({"name": name, "reason": reason}) + "\n")
 
-    def merged(self) -> tuple[list[str], np.ndarray, np.ndarray]:
+    def merged(self, keys: tuple[str, ...]) -> tuple[list[str], dict[str, np.ndarray]]:
+        """Every part's names and arrays, in name order."""
         parts = [np.load(p) for p in sorted(self.folder.glob("part-*.npz"))]
+        parts = [part for part in parts if len(part["names"])]
         names = [str(n) for part in parts for n in part["names"]]
         if not names:
-            return [], np.zeros((0, 0), np.float32), np.zeros((0, 0), np.float32)
+            return [], {key: np.zeros((0, 0), np.float32) for key in keys}
         order = np.argsort(names, kind="stable")
-        mu = np.concatenate([part["mu"] for part in parts if len(part["names"])])[order]
-        sigma = np.concatenate([part["sigma"] for part in parts if len(part["names"])])[order]
-        return [names[i] for i in order], mu, sigma
+        return [names[i] for i in order], {
+            key: np.concatenate([p[key] for p in parts])[order] for key in keys
+        }
 
 
-def encode(args: argparse.Namespace) -> int:
+def _in_parts(args: argparse.Namespace, send) -> Parts:  # type: ignore[no-untyped-def]
+    """Every image of the folder not done yet, sent part by part with ``send(vae, images, bar)``,
+    which returns (input indices answered, arrays of their rows, refused input index -> reason);
+    each finished part is saved, so that the same command goes on after an interruption."""
     folder: Path = args.folder
     if not folder.is_dir():
         raise SystemExit(f"{folder} is not a folder")
@@ -111,11 +118,28 @@ def encode(args: argparse.Namespace) -> int:
                 except OSError as e:
                     failed[name] = f"cannot be read: {e.strerror}"
                     bar.update(1)
-            encoded = vae.encode([data for _, data in readable], skip_bad=True, on_progress=bar.update)
-            kept = [readable[i][0] for i in encoded.indices]
-            failed |= {readable[i][0]: reason for i, reason in encoded.failed.items()}
-            parts.save(first_part + k // args.part_size, kept, encoded.mu, encoded.sigma, failed)
-    names, mu, sigma = parts.merged()
+            indices, arrays, refused = send(vae, [data for _, data in readable], bar)
+            failed |= {readable[i][0]: reason for i, reason in refused.items()}
+            parts.save(first_part + k // args.part_size, [readable[i][0] for i in indices], arrays, failed)
+    return parts
+
+
+def _report(parts: Parts, what: str, out: Path, count: int) -> None:
+    failed = parts.failed()
+    shutil.rmtree(parts.folder)
+    print(f"{count} images {what} to {out}; {len(failed)} skipped", file=sys.stderr)
+    for name, reason in failed.items():
+        print(f"  skipped {name}: {reason}", file=sys.stderr)
+
+
+def encode(args: argparse.Namespace) -> int:
+    def send(vae: Client, images: list[bytes], bar: tqdm) -> tuple:  # type: ignore[type-arg]
+        encoded = vae.encode(images, skip_bad=True, on_progress=bar.update)
+        return encoded.indices, {"mu": encoded.mu, "sigma": encoded.sigma}, encoded.failed
+
+    parts = _in_parts(args, send)
+    names, arrays = parts.merged(("mu", "sigma"))
+    mu, sigma = arrays["mu"], arrays["sigma"]
     failed = parts.failed()
     np.savez(
         args.out,
@@ -127,10 +151,29 @@ def encode(args: argparse.Namespace) -> int:
     )
     if args.csv is not None:
         _write_csv(args.csv, names, mu, sigma)
-    shutil.rmtree(parts.folder)
-    print(f"{len(names)} images encoded to {args.out}; {len(failed)} skipped", file=sys.stderr)
-    for name, reason in failed.items():
-        print(f"  skipped {name}: {reason}", file=sys.stderr)
+    _report(parts, "encoded", args.out, len(names))
+    return 0
+
+
+SCORES = ("log_px", "elbo", "bits_per_dim", "percentile")
+
+
+def score(args: argparse.Namespace) -> int:
+    def send(vae: Client, images: list[bytes], bar: tqdm) -> tuple:  # type: ignore[type-arg]
+        scored = vae.score(images, k=args.k, seed=args.seed, skip_bad=True, on_progress=bar.update)
+        return scored.indices, {key: getattr(scored, key) for key in SCORES}, scored.failed
+
+    parts = _in_parts(args, send)
+    names, arrays = parts.merged(SCORES)
+    failed = parts.failed()
+    with args.out.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["name", *SCORES, "skipped"])
+        for i, name in enumerate(names):
+            writer.writerow([name, *(round(float(arrays[key][i]), 4) for key in SCORES), ""])
+        for name, reason in failed.items():
+            writer.writerow([name, "", "", "", "", reason])
+    _report(parts, "scored", args.out, len(names))
     return 0
 
 
@@ -184,6 +227,16 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--csv", type=Path, help="also write name, mu_*, sigma_* as CSV")
     e.add_argument("--part-size", type=int, default=PART_FILES, help="images per part saved for resuming")
     e.set_defaults(run=encode)
+
+    c = commands.add_parser("score", help="score every image of a folder: how likely it is, log p(x)")
+    c.add_argument("folder", type=Path)
+    c.add_argument(
+        "--out", type=Path, required=True, help="CSV: name, log_px, elbo, bits_per_dim, percentile"
+    )
+    c.add_argument("--k", type=int, help="importance samples per image (default: the server's)")
+    c.add_argument("--seed", type=int, help="seed of the samples: the same seed, the same numbers")
+    c.add_argument("--part-size", type=int, default=PART_FILES, help="images per part saved for resuming")
+    c.set_defaults(run=score)
 
     s = commands.add_parser("sample", help="sample images from the prior into one PNG grid")
     s.add_argument("--n", type=int, default=64)

@@ -20,6 +20,7 @@ from vae_client.retry import RETRY_STATUSES, Retry
 
 NPY = "application/x-npy"
 MULTIPART_OVERHEAD = 512  # bytes of part headers per file, with room to spare
+DEFAULT_K = 100  # the server's k of /score when a request names none
 T = TypeVar("T")
 
 
@@ -32,6 +33,26 @@ class Limits:
     max_steps: int
     max_body_bytes: int
     max_image_bytes: int
+    max_score_k: int = 5000
+    max_score_rows: int = 131072
+
+    @classmethod
+    def of(cls, published: dict[str, Any]) -> Limits:
+        """From GET /models' ``limits``, keeping the fields this client knows."""
+        return cls(**{k: v for k, v in published.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass
+class Scored:
+    """Per image scored, in input order; with ``skip_bad``, the refused ones are in ``failed``."""
+
+    k: int = 0
+    log_px: np.ndarray = field(default_factory=lambda: np.zeros(0))  # nats
+    elbo: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    bits_per_dim: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    percentile: np.ndarray = field(default_factory=lambda: np.zeros(0))  # NaN without a reference
+    indices: list[int] = field(default_factory=list)
+    failed: dict[int, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -109,7 +130,7 @@ class AsyncClient:
 
     async def limits(self) -> Limits:
         if self._limits is None:
-            self._limits = Limits(**(await self._request("GET", "/models")).json()["limits"])
+            self._limits = Limits.of((await self._request("GET", "/models")).json()["limits"])
         return self._limits
 
     async def models(self) -> dict[str, Any]:
@@ -138,6 +159,43 @@ class AsyncClient:
                 await asyncio.sleep(wait)  # outside the slot: others may go meanwhile
         raise Unavailable(f"{method} {path}: {self._retry.attempts} tries, the last: {problem}")
 
+    async def _upload(
+        self,
+        path: str,
+        uploads: list[bytes],
+        per_piece: int,
+        form: Callable[[int], dict[str, str]],
+        skip_bad: bool,
+        on_progress: Callable[[int], None] | None,
+    ) -> list[tuple[list[int], dict[str, Any] | None, dict[int, str]]]:
+        """Uploads sent in pieces that fit the server's limits, concurrently; for each piece the input
+        indices answered, the answer, and the refused images (with ``skip_bad``: left out, the piece
+        sent again without them; the server names the bad one in its error's ``field``)."""
+        limits = await self.limits()
+        budget = limits.max_body_bytes - 4096
+        runs = _chunks([len(u) + MULTIPART_OVERHEAD for u in uploads], per_piece, budget)
+
+        async def piece(k: int, run: range) -> tuple[list[int], dict[str, Any] | None, dict[int, str]]:
+            indices, failed = list(run), {}
+            while indices:
+                files = [("files", (f"{i}", uploads[i], "application/octet-stream")) for i in indices]
+                try:
+                    body = (await self._request("POST", path, files=files, data=form(k))).json()
+                except ServiceError as e:
+                    bad = _bad_file(e.field)
+                    if not skip_bad or bad is None or bad >= len(indices):
+                        raise
+                    failed[indices.pop(bad)] = e.detail.removeprefix(f"{e.field}: ")
+                    continue
+                if on_progress is not None:
+                    on_progress(len(run))
+                return indices, body, failed
+            if on_progress is not None:
+                on_progress(len(run))
+            return [], None, failed
+
+        return await asyncio.gather(*(piece(k, run) for k, run in enumerate(runs)))
+
     async def encode(
         self,
         images: Sequence[ImageInput],
@@ -152,34 +210,14 @@ class AsyncClient:
         With ``skip_bad`` an image the server cannot read is left out and reported in
         ``Encoded.failed`` instead of failing the call. ``on_progress(k)`` is called as each piece of
         k images is done. Pieces get seeds ``seed``, ``seed + 1``, ... when a seed is given."""
+
+        def form(k: int) -> dict[str, str]:
+            fields = {"sample": str(sample).lower(), **self._model}
+            return fields | ({"seed": str(seed + k)} if seed is not None else {})
+
         uploads = [image_bytes(item) for item in images]
         limits = await self.limits()
-        budget = limits.max_body_bytes - 4096
-        runs = _chunks([len(u) + MULTIPART_OVERHEAD for u in uploads], limits.max_images, budget)
-
-        async def piece(k: int, run: range) -> tuple[list[int], dict | None, dict[int, str]]:
-            indices, failed = list(run), {}
-            while indices:
-                form = {"sample": str(sample).lower(), **self._model}
-                if seed is not None:
-                    form["seed"] = str(seed + k)
-                files = [("files", (f"{i}", uploads[i], "application/octet-stream")) for i in indices]
-                try:
-                    body = (await self._request("POST", "/encode", files=files, data=form)).json()
-                except ServiceError as e:
-                    bad = _bad_file(e.field)
-                    if not skip_bad or bad is None or bad >= len(indices):
-                        raise
-                    failed[indices.pop(bad)] = e.detail.removeprefix(f"{e.field}: ")
-                    continue
-                if on_progress is not None:
-                    on_progress(len(run))
-                return indices, body, failed
-            if on_progress is not None:
-                on_progress(len(run))
-            return [], None, failed
-
-        results = await asyncio.gather(*(piece(k, run) for k, run in enumerate(runs)))
+        results = await self._upload("/encode", uploads, limits.max_images, form, skip_bad, on_progress)
         encoded = Encoded(mu=np.zeros((0, 0), np.float32), sigma=np.zeros((0, 0), np.float32))
         mus, sigmas, zs = [], [], []
         for indices, body, failed in results:
@@ -193,6 +231,43 @@ class AsyncClient:
             encoded.mu, encoded.sigma = np.concatenate(mus), np.concatenate(sigmas)
             encoded.z = np.concatenate(zs) if sample else None
         return encoded
+
+    async def score(
+        self,
+        images: Sequence[ImageInput],
+        *,
+        k: int | None = None,
+        seed: int | None = None,
+        skip_bad: bool = False,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> Scored:
+        """How likely each image is under the model: log p(x) (nats, K importance samples), the
+        ELBO, bits per dimension and the percentile among the model's test images, in input order.
+        ``k`` is the server's default when not given; pieces hold at most max_score_rows / k images
+        and get seeds ``seed``, ``seed + 1``, ... when a seed is given."""
+
+        def form(piece: int) -> dict[str, str]:
+            fields = dict(self._model) | ({"k": str(k)} if k is not None else {})
+            return fields | ({"seed": str(seed + piece)} if seed is not None else {})
+
+        uploads = [image_bytes(item) for item in images]
+        limits = await self.limits()
+        per_piece = max(1, min(limits.max_images, limits.max_score_rows // (k or DEFAULT_K)))
+        results = await self._upload("/score", uploads, per_piece, form, skip_bad, on_progress)
+        scored = Scored()
+        for indices, body, failed in results:
+            scored.failed |= failed
+            if body is None:
+                continue
+            scored.indices += indices
+            scored.k = body["k"]
+            for key in ("log_px", "elbo", "bits_per_dim"):
+                setattr(
+                    scored, key, np.concatenate([getattr(scored, key), np.asarray(body[key], np.float64)])
+                )
+            percentile = body.get("percentile") or [np.nan] * len(indices)
+            scored.percentile = np.concatenate([scored.percentile, np.asarray(percentile, np.float64)])
+        return scored
 
     async def decode(self, z: np.ndarray) -> np.ndarray:
         """Latents [N, D] -> x_mean [N, C, H, W], in pieces of the server's max_images."""
@@ -296,6 +371,9 @@ class Client:
 
     def encode(self, images: Sequence[ImageInput], **options: Any) -> Encoded:
         return self._run(self._async.encode(images, **options))
+
+    def score(self, images: Sequence[ImageInput], **options: Any) -> Scored:
+        return self._run(self._async.score(images, **options))
 
     def decode(self, z: np.ndarray) -> np.ndarray:
         return self._run(self._async.decode(z))

@@ -151,6 +151,8 @@ class Limits(BaseModel):
     max_steps: int
     max_body_bytes: int
     max_image_bytes: int
+    max_score_k: int
+    max_score_rows: int
 
 
 class ModelsResponse(BaseModel):

@@ -53,6 +53,31 @@ def test_encode_a_folder_skipping_broken_files(server_url: str, digit_folder: Pa
     assert not out.with_name("latents.npz.partial").exists()
 
 
+def test_score_a_folder_to_csv(server_url: str, digit_folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "scores.csv"
+    run = _run(
+        server_url,
+        "score",
+        str(digit_folder),
+        "--out",
+        str(out),
+        "--k",
+        "20",
+        "--seed",
+        "1",
+        "--part-size",
+        "9",
+    )
+    assert run.returncode == 0, run.stderr
+    rows = list(csv.DictReader(out.read_text().splitlines()))
+    scored = [r for r in rows if not r["skipped"]]
+    assert len(scored) == 30 and [r["name"] for r in scored] == sorted(r["name"] for r in scored)
+    assert all(float(r["elbo"]) <= float(r["log_px"]) + 1e-3 for r in scored)
+    skipped = {r["name"]: r["skipped"] for r in rows if r["skipped"]}
+    assert sorted(skipped) == ["notes.jpg", "odd/broken.png"] and "30 images scored" in run.stderr
+    assert not out.with_name("scores.csv.partial").exists()
+
+
 def test_an_interrupted_encode_goes_on_where_it_stopped(
     model_repository: Path, digit_folder: Path, tmp_path: Path
 ) -> None:

@@ -36,6 +36,27 @@ def test_encode_splits_to_the_limit_and_keeps_input_order(server_url: str, digit
     np.testing.assert_allclose(arrays.mu, encoded.mu[:3], rtol=1e-5)
 
 
+def test_score_splits_to_k_and_the_row_limit_and_keeps_input_order(
+    server_url: str, digit_folder: Path
+) -> None:
+    paths = _paths(digit_folder)[:12]
+    broken = (digit_folder / "odd" / "broken.png").read_bytes()
+    with Client(server_url, concurrency=3) as vae:
+        scored = vae.score([*paths[:6], broken, *paths[6:]], k=50, seed=4, skip_bad=True)
+        again = vae.score(paths[:2], k=50, seed=4)
+    assert scored.k == 50 and scored.indices == [0, 1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12]
+    assert list(scored.failed) == [6] and "not a recognised image format" in scored.failed[6]
+    assert scored.log_px.shape == scored.elbo.shape == (12,) and (scored.elbo <= scored.log_px + 1e-9).all()
+    assert np.isnan(scored.percentile).all()  # the tiny model carries no reference
+    np.testing.assert_allclose(again.log_px, scored.log_px[:2])  # the first piece's seed, the same numbers
+    native = httpx.post(
+        f"{server_url}/score",
+        files=[("files", (p.name, p.read_bytes(), "image/png")) for p in paths[:2]],
+        data={"k": "50", "seed": "4"},
+    ).json()
+    np.testing.assert_allclose(again.log_px, native["log_px"])
+
+
 def test_unreadable_images_are_skipped_or_raised(server_url: str, digit_folder: Path) -> None:
     paths = _paths(digit_folder)[:5]
     broken = digit_folder / "odd" / "broken.png"

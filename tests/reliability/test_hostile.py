@@ -10,6 +10,7 @@ import pytest
 from harness.ports import free_port
 from harness.probe import usage
 from harness.processes import service
+from harness.tiny_model import tiny_repository
 from reliability.hostile import CASES, SLOW_TIMEOUT, MiB, run_cases, valid_decode
 
 pytestmark = pytest.mark.server  # starts real processes
@@ -20,16 +21,15 @@ LATENT_DIM = 4  # of the tiny digits model
 MEMORY_BOUND_MIB = 160
 
 
-def test_hostile_inputs_get_a_clear_4xx_and_leave_the_server_well(
-    model_repository: Path, tmp_path: Path
-) -> None:
+def test_hostile_inputs_get_a_clear_4xx_and_leave_the_server_well(tmp_path: Path) -> None:
     port = free_port()
     settings = {
         "default_model": "digits",
         "request_timeout_seconds": str(SLOW_TIMEOUT),
         "access_log": "false",
     }
-    with service(model_repository, tmp_path, port, **settings) as process:
+    models = tiny_repository(tmp_path / "models", mnist=True)  # 28x28, uploads normalized as MNIST's
+    with service(models, tmp_path, port, **settings) as process:
         for _ in range(20):
             assert valid_decode(port, LATENT_DIM).status == 200
         before = usage(process.pid)
