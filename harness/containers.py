@@ -109,7 +109,10 @@ def standin(image: Standin, env: dict[str, str]) -> float:
 def build_service_image(tag: str, env: dict[str, str], base: str = PYTHON.tag) -> float:
     """The repository's Dockerfile built on ``base``; returns the seconds the build took."""
     start = time.perf_counter()
-    command = ["build", "--format", "docker", "--build-arg", f"PYTHON_IMAGE={base}", "-t", tag]
+    # the build's RUN steps use the host's network: pip reaches the package index as the host does
+    # (a bridged build container's DNS is not answered on every machine here)
+    command = ["build", "--format", "docker", "--network", "host", "--build-arg", f"PYTHON_IMAGE={base}"]
+    command += ["-t", tag]
     if CA_BUNDLE.exists():
         command += ["--secret", f"id=pip-ca,src={CA_BUNDLE}"]
     podman(*command, str(ROOT), env=env, timeout=900)

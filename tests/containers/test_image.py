@@ -115,7 +115,8 @@ def test_the_memory_limit_holds_under_many_large_bodies(container: Running) -> N
     pid = int(podman("inspect", container.name, "--format", "{{.State.Pid}}", env=container.env))
     for body in bodies("mnist", 32, 16 * MiB - 65536, 4 * MiB - 65536):
         result = attack(container.port, pid, body, 64)
-        assert 0 not in result.statuses and set(result.statuses) <= {200, 413, 422, 503}, result
+        # the bodies' images are noise: the shipped models refuse them as holding no digit (400)
+        assert 0 not in result.statuses and set(result.statuses) <= {200, 400, 413, 422, 503}, result
         answers = dict(result.statuses)
         report(
             "image", f"{body.kind}: 64 x {result.body_mib:.0f} MiB, {answers}, peak {result.peak_mib:.0f} MiB"
