@@ -261,7 +261,9 @@ def test_many_large_bodies_at_the_gateway_kill_no_container(topology: Topology) 
     port = int(topology.gateway.rsplit(":", 1)[1])
     for body in bodies("mnist", 32, 16 * MiB - 65536, 4 * MiB - 65536):
         result = attack(port, None, body, 48)  # the replicas' memory: their limits
-        assert 0 not in result.statuses and set(result.statuses) <= {200, 413, 422, 429, 503}, result
+        # the bodies' images are noise: the shipped models refuse them as holding no digit (400)
+        allowed = {200, 400, 413, 422, 429, 503}
+        assert 0 not in result.statuses and set(result.statuses) <= allowed, result
     for replica in topology.replicas():
         state = json.loads(podman("inspect", replica, env=topology.env))[0]["State"]
         assert state["Running"] and not state["OOMKilled"], (replica, state)
