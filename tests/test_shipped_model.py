@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import onnxruntime as ort
 import pytest
@@ -111,7 +113,7 @@ def test_the_second_version_carries_its_prior_and_beats_the_first() -> None:
 
 
 @pytest.mark.parametrize("folder", [FOLDER, SECOND])
-def test_uploads_are_normalized_and_scores_have_their_reference(folder) -> None:  # type: ignore[no-untyped-def]
+def test_uploads_are_normalized_and_scores_have_their_reference(folder: Path) -> None:
     manifest = Manifest.read(folder)
     assert manifest.preprocessing_config["normalize"] == "mnist"
     reference = manifest.score_reference
