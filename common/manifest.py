@@ -92,6 +92,26 @@ class ScoreReference(BaseModel):
         return v
 
 
+class LatentSummary(BaseModel):
+    """Where the model's own test images sit in latent space: each unit's activity, the variance
+    over the images of its mean mu (Burda et al. 2015: a unit under 0.01 is inactive, its posterior
+    the prior whatever the image), and for a model of two dimensions the means of its first test
+    images with their labels: the points of a latent map."""
+
+    n_images: int = Field(ge=2)
+    dataset: str
+    split: str
+    activity: list[float] = Field(min_length=1)
+    points: list[tuple[float, float]] | None = None
+    labels: list[int] | None = None
+
+    @model_validator(mode="after")
+    def _paired(self) -> LatentSummary:
+        if (self.points is None) != (self.labels is None) or len(self.points or []) != len(self.labels or []):
+            raise ValueError("points and labels come together, one label a point")
+        return self
+
+
 class Manifest(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -109,6 +129,7 @@ class Manifest(BaseModel):
     onnx: dict[str, Any] = {}  # opset, parity against torch, input and output names
     prior: PriorEntry = PriorEntry()  # absent: the standard normal
     score_reference: ScoreReference | None = None  # for the percentile of /score
+    latents: LatentSummary | None = None  # for people looking at the latent space (the web page)
     exported_at: str | None = None
 
     @field_validator("image_shape")
@@ -124,6 +145,8 @@ class Manifest(BaseModel):
             raise ValueError("files must name both 'encoder' and 'decoder'")
         if self.likelihood == "gaussian" and self.gaussian_sigma is None:
             raise ValueError("a gaussian likelihood needs gaussian_sigma")
+        if self.latents is not None and len(self.latents.activity) != self.latent_dim:
+            raise ValueError(f"latents.activity must hold latent_dim = {self.latent_dim} values")
         return self
 
     @classmethod

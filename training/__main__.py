@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--force", action="store_true", help="replace an existing version")
 
     reference = sub.add_parser(
-        "reference", help="score a model's test images from its ONNX files into its manifest (for /score)"
+        "reference",
+        help="score a model's test images and summarize their latents from its ONNX files into its manifest",
     )
     reference.add_argument("folder", type=Path, help="a model folder, e.g. models/mnist/1")
     reference.add_argument("--cache-dir", type=Path, default=Path("data"), help="(default: data)")
@@ -166,12 +167,12 @@ def _test_images(dataset: str, data_dir: str | None, cache_dir: Path, spec: Prep
     data = load_dataset(dataset, Path(data_dir) if data_dir else None, cache_dir, spec)
     binarized = likelihood == "bernoulli"
     x = prepare_inputs(data.test.images, binarize=binarized).numpy()
-    return ReferenceImages(x, data.name, "test", binarized)
+    return ReferenceImages(x, data.name, "test", binarized, data.test.labels)
 
 
 def run_reference(args: argparse.Namespace) -> None:
     from common.manifest import Manifest
-    from training.reference import score_reference, write_reference
+    from training.reference import latent_summary, score_reference, write_reference
 
     manifest = Manifest.read(args.folder)
     config = manifest.training["config"]  # the run's knobs: which data the model was trained on
@@ -180,6 +181,7 @@ def run_reference(args: argparse.Namespace) -> None:
         config["dataset"], config.get("data_dir"), args.cache_dir, spec, manifest.likelihood
     )
     x = images.x[: args.limit] if args.limit else images.x
+    labels = images.labels[: len(x)] if images.labels is not None else None
     reference = score_reference(
         args.folder,
         manifest,
@@ -189,10 +191,13 @@ def run_reference(args: argparse.Namespace) -> None:
         binarized=images.binarized,
         k=args.k,
     )
-    write_reference(args.folder, reference)
+    latents = latent_summary(args.folder, manifest, x, labels, dataset=images.dataset, split=images.split)
+    write_reference(args.folder, reference, latents)
+    active = sum(a > 0.01 for a in latents.activity)
     print(
         f"{args.folder}: {reference.n_images} {images.dataset}/{images.split} images at K={args.k}, "
-        f"mean log p(x) {reference.mean_log_px:.2f} nats; written to its manifest"
+        f"mean log p(x) {reference.mean_log_px:.2f} nats, {active}/{len(latents.activity)} units active; "
+        "written to its manifest"
     )
 
 

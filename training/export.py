@@ -36,7 +36,7 @@ from common.manifest import (
 from common.preprocessing import Preprocessing
 from common.priors import mixture_bytes
 from training.model import VAE
-from training.reference import score_reference
+from training.reference import latent_summary, score_reference
 
 PARITY_TOLERANCE = 1e-4
 PRIOR_FILE = "prior.npz"
@@ -59,6 +59,7 @@ class ReferenceImages:
     dataset: str
     split: str
     binarized: bool
+    labels: np.ndarray | None = None  # [N], where the dataset has them
 
 
 class ExportError(RuntimeError):
@@ -226,6 +227,9 @@ def export_model(
                 tmp, manifest, reference.x, dataset=reference.dataset, split=reference.split,
                 binarized=reference.binarized,
             )  # fmt: skip
+            manifest.latents = latent_summary(
+                tmp, manifest, reference.x, reference.labels, dataset=reference.dataset, split=reference.split
+            )
         manifest.write(tmp)
         _swap_into_place(tmp, target)
     except BaseException:
