@@ -107,6 +107,30 @@ def test_other_models_export_with_parity(tmp_path: Path, config: VAEConfig) -> N
         assert outputs == ["x_mean", "logits"] and manifest.image_shape == (3, 8, 8)
 
 
+@pytest.mark.parametrize("latent_dim", [2, 5])
+def test_export_with_test_images_writes_the_score_reference_and_the_latent_summary(
+    tmp_path: Path, latent_dim: int
+) -> None:
+    torch.manual_seed(0)
+    model = VAE(VAEConfig(image_shape=(1, 8, 8), latent_dim=latent_dim, hidden=(16,))).eval()
+    rng = np.random.default_rng(0)
+    x = (rng.random((40, 1, 8, 8)) < 0.3).astype(np.float32)
+    labels = np.arange(40) % 10
+    reference = export_module.ReferenceImages(x, "digits", "test", True, labels)
+    manifest = Manifest.read(_export(model, tmp_path, reference=reference))
+    assert manifest.score_reference is not None and manifest.score_reference.n_images == 40
+    latents = manifest.latents
+    assert latents is not None and latents.n_images == 40 and len(latents.activity) == latent_dim
+    with torch.no_grad():
+        mu, _ = model.encode(torch.from_numpy(x))
+    assert np.allclose(latents.activity, mu.double().var(dim=0).numpy(), atol=1e-4)  # Burda's activity
+    if latent_dim == 2:  # the points of a latent map, with their labels
+        assert latents.labels == labels.tolist()
+        assert np.allclose(latents.points, mu.numpy(), atol=1e-3)
+    else:
+        assert latents.points is None and latents.labels is None
+
+
 def test_an_existing_version_is_not_overwritten_without_force(trained_run: Path, tmp_path: Path) -> None:
     model = Checkpoint.load(trained_run / "best.pt").build_model()
     folder = _export(model, tmp_path)
