@@ -12,22 +12,29 @@ RUN_DIR ?= runs/mnist
 TRAIN_ARGS ?= --dataset mnist --epochs 800 --lr 1e-3 --min-lr 5e-5 --warmup-epochs 10 \
               --batch-size 128 --seed 0
 EVAL_K ?= 1000
+NAME ?= mnist
 VERSION ?= 1
 # models/mnist/2: the VampPrior (500 pseudo-inputs) trained with the importance-weighted objective
 # (k = 10); 287 s on one H200 GPU (docs/training.md), about 90 minutes on 2 CPU cores
 V2_ARGS ?= --dataset mnist --prior vamp --pseudo-inputs 500 --iw-samples 10 --latent-dim 32 \
            --epochs 109 --lr 1e-3 --min-lr 5e-5 --warmup-epochs 10 --batch-size 128 --seed 0
+# models/mnist2d/1: two latent dimensions, so that the web page can draw the whole latent space as a map
+TRAIN_2D_ARGS ?= --dataset mnist --latent-dim 2 --epochs 100 --lr 1e-3 --min-lr 5e-5 --warmup-epochs 5 \
+                 --batch-size 128 --seed 0 --threads 1
 
 # programs from Debian's packages for the end-to-end gateway test (nginx, Prometheus) and `make bench` (wrk)
 SYSTEM_PACKAGES := nginx-light prometheus wrk
 # and for building and running the image and the compose topology here (no Docker engine, no registry)
 CONTAINER_PACKAGES := podman runc catatonit netavark aardvark-dns mmdebstrap
+# and for the web page's test in a real browser (`apt-get update` first, so that the browser and
+# its driver come from one release of the lists and agree on their version)
+BROWSER_PACKAGES := chromium chromium-driver
 # `make image`: docker when it is there, else podman (which needs --format docker for HEALTHCHECK)
 ENGINE ?= $(shell command -v docker >/dev/null 2>&1 && echo docker || echo podman)
 IMAGE ?= vae-service:latest
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo) DEBIAN_FRONTEND=noninteractive
 
-.PHONY: serve test test-fast fuzz image image-test compose-test container-deps bench bench-compare bench-client bench-uploads bench-tune soak reliability system-deps lock train train-v2 evaluate export lint format clean
+.PHONY: serve test test-fast fuzz image image-test compose-test container-deps browser-test browser-deps bench bench-compare bench-client bench-uploads bench-page bench-tune soak reliability system-deps lock train train-v2 train-2d evaluate export lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -73,6 +80,11 @@ bench-client: $(VENV)/.dev
 bench-uploads: $(VENV)/.dev
 	$(BIN)/python -m benchmarks.uploads
 
+# the web page in headless Chromium: time to the first sample grid, bytes transferred; writes
+# benchmarks/page.md (~1 min)
+bench-page: $(VENV)/.dev browser-deps
+	$(BIN)/python -m benchmarks.page
+
 # the sweeps behind the service's defaults; writes benchmarks/tuning.md (~7 min)
 bench-tune: $(VENV)/.dev system-deps
 	$(BIN)/python -m benchmarks.tune
@@ -99,6 +111,16 @@ image-test: $(VENV)/.dev container-deps
 # the compose topology under podman-compose with stand-in images: load, kill, scale, restart, stop
 compose-test: $(VENV)/.dev container-deps
 	$(BIN)/python -m pytest -m container tests/containers/test_compose.py
+
+# the web page in headless Chromium driven by Selenium: draw, sample, interpolate, map, token, errors;
+# screenshots in runs/browser/
+browser-test: $(VENV)/.dev browser-deps
+	$(BIN)/python -m pytest -m browser tests/browser
+
+browser-deps:
+	@if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then \
+	  $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends $(BROWSER_PACKAGES); \
+	fi
 
 container-deps:
 	@missing=; for tool in podman runc mmdebstrap netavark; do command -v $$tool >/dev/null 2>&1 || \
@@ -129,9 +151,12 @@ train: $(VENV)/.dev
 train-v2:
 	$(MAKE) train RUN_DIR=runs/mnist-v2 TRAIN_ARGS="$(V2_ARGS)" VERSION=2 EVAL_K=5000
 
+train-2d:
+	$(MAKE) train RUN_DIR=runs/mnist2d TRAIN_ARGS="$(TRAIN_2D_ARGS)" NAME=mnist2d VERSION=1
+
 export: $(VENV)/.dev
 	$(BIN)/python -m training evaluate $(RUN_DIR) --k $(EVAL_K)
-	$(BIN)/python -m training export $(RUN_DIR) --name mnist --version $(VERSION) --models-dir $(MODELS) --force
+	$(BIN)/python -m training export $(RUN_DIR) --name $(NAME) --version $(VERSION) --models-dir $(MODELS) --force
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

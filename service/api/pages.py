@@ -1,5 +1,6 @@
-"""The pages people open in a browser: the interactive API documentation at /docs, and the static
-files they load, served by the service itself (no CDN: the page works offline and under a strict
+"""The pages people open in a browser: the web page at / (draw, sample, interpolate, explore the
+latent space; service/static/ui/), the interactive API documentation at /docs, and the static files
+they load, served by the service itself (no CDN: the pages work offline and under a strict
 Content-Security-Policy, see ``service.middleware.context``)."""
 
 from __future__ import annotations
@@ -13,6 +14,11 @@ from starlette.staticfiles import StaticFiles
 STATIC = Path(__file__).resolve().parents[1] / "static"
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
+
+
+@router.get("/")
+async def home() -> FileResponse:
+    return FileResponse(STATIC / "ui" / "index.html", media_type="text/html")
 
 
 @router.get("/docs")

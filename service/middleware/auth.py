@@ -2,7 +2,8 @@
 
 When there are none the API is open (the gateway's job, as in the shipped compose file). Probes
 (/healthz, /readyz and the Open Inference Protocol's /v2/health/*) never need a token, so an
-orchestrator can check a replica without one; /admin/ checks its own.
+orchestrator can check a replica without one; nor do the web page and its static files; /admin/
+checks its own.
 """
 
 from __future__ import annotations
@@ -17,8 +18,11 @@ from service.api.errors import error_response
 from service.core.errors import Unauthorized
 from service.settings import Settings
 
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/v2/health/live", "/v2/health/ready"})
+# the web page and its files hold no secret, and a browser cannot send a token when it opens a
+# page: the page asks for one and sends it with every API call
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/v2/health/live", "/v2/health/ready", "/"})
 ADMIN_PREFIX = "/admin/"
+STATIC_PREFIX = "/static/"
 
 
 class TokenError(ValueError):
@@ -86,7 +90,11 @@ class BearerAuth:
             return
         path = scope["path"]
         headers = scope["headers"]
-        if path in OPEN_PATHS or path.startswith(ADMIN_PREFIX) or self.check.allows(bearer(headers)):
+        if (
+            path in OPEN_PATHS
+            or path.startswith((ADMIN_PREFIX, STATIC_PREFIX))
+            or self.check.allows(bearer(headers))
+        ):
             await self.app(scope, receive, send)
             return
         given = sum(k == b"authorization" for k, _ in headers)

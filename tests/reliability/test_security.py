@@ -89,6 +89,31 @@ def test_responses_carry_secure_headers_and_no_server_banner(secured: tuple[str,
         assert httpx.get(f"{url}{source}", headers=bearer(TOKENS[0])).status_code == 200
 
 
+def test_the_web_page_and_its_files_open_without_a_token_under_a_csp_without_inline_code(
+    secured: tuple[str, str],
+) -> None:
+    """A browser cannot send a bearer token when it opens a page: the page and its static files are
+    open, and the page sends the token it is given with each API call (tests/browser)."""
+    url, _ = secured
+    page = httpx.get(f"{url}/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self';" in csp and "style-src 'self';" in csp and "unsafe" not in csp
+    assert "connect-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert "<script>" not in page.text and " style=" not in page.text  # nothing inline for the CSP to refuse
+    sources = re.findall(r'(?:src|href)="(/static/[^"]+)"', page.text)
+    assert "/static/ui/page.js" in sources
+    scripts = [f"/static/ui/{name}" for name in ("page.js", "api.js", "charts.js", "pad.js")]
+    for source in {*sources, *scripts}:
+        response = httpx.get(f"{url}{source}")
+        assert response.status_code == 200, source
+        # every import and every fetch stays on this origin
+        assert "http://" not in response.text and "https://" not in response.text, source
+    assert httpx.get(f"{url}/models").status_code == 401  # the API behind it still needs the token
+    for escape in ("/static/%2e%2e/main.py", "/static/ui/..%2F..%2Fmain.py"):  # no way out of static/
+        assert httpx.get(f"{url}{escape}").status_code == 404
+
+
 def test_two_authorization_headers_are_refused(secured: tuple[str, str]) -> None:
     url, _ = secured
     twice = [("authorization", f"Bearer {TOKENS[0]}"), ("authorization", "Bearer whatever")]
