@@ -118,8 +118,14 @@ def _override(folder: Path, image: str) -> Path:
 def _remove_project(env: dict[str, str]) -> None:
     """Everything of the project, replicas added by --scale included (podman-compose down misses them)."""
     label = f"label=com.docker.compose.project={PROJECT}"
-    names = podman("ps", "--all", "--filter", label, "--format", "{{.Names}}", env=env, check=False).split()
-    if names:
+    # again while any is left: a replica that its restart policy was bringing back as the first
+    # removal ran outlived it once (a few passes, each bounded by podman's own stop timeout)
+    for _ in range(5):
+        names = podman(
+            "ps", "--all", "--filter", label, "--format", "{{.Names}}", env=env, check=False
+        ).split()
+        if not names:
+            break
         podman("rm", "--force", "--time", "2", *names, env=env, check=False)
     podman("network", "rm", f"{PROJECT}_backend", env=env, check=False)
 
