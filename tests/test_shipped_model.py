@@ -154,3 +154,34 @@ def test_score_over_http_agrees_with_the_estimator_on_binarized_test_digits() ->
         Likelihood("bernoulli"),
     )
     assert np.allclose(answer.json()["log_px"], direct.log_px, atol=1e-3)
+
+
+MAP = ROOT / "models" / "mnist2d" / "1"
+
+
+@pytest.mark.parametrize("folder", [FOLDER, SECOND, MAP])
+def test_latent_summaries_agree_with_the_evaluation_s_active_units(folder: Path) -> None:
+    """The activity the web page marks units by is the one evaluate counted (Burda's, over the same
+    10,000 test digits), computed again from the ONNX encoder."""
+    manifest = Manifest.read(folder)
+    latents = manifest.latents
+    assert latents is not None and latents.n_images == 10_000 and len(latents.activity) == manifest.latent_dim
+    assert sum(a > 0.01 for a in latents.activity) == manifest.metrics["active_units"]
+
+
+def test_the_two_dimensional_model_draws_a_map_of_labelled_test_digits() -> None:
+    manifest = Manifest.read(MAP)
+    assert manifest.latent_dim == 2 and manifest.metrics["n_images"] == 10_000
+    assert manifest.metrics["test_nll_nats"] < 150  # a 2-D latent costs nats; the map is the point
+    latents = manifest.latents
+    assert latents is not None and latents.points is not None and latents.labels is not None
+    assert len(latents.points) == len(latents.labels) == 2000
+    assert set(latents.labels) == set(range(10))
+    from training.data import load_mnist  # fetches data/ when needed, hash-checked
+
+    assert latents.labels == load_mnist(ROOT / "data").test.labels[:2000].tolist()
+    points = np.array(latents.points)
+    # the digits' classes sit in distinct regions: each label's mean is nearer its own points
+    centres = np.stack([points[np.array(latents.labels) == k].mean(axis=0) for k in range(10)])
+    nearest = np.argmin(((points[:, None] - centres[None]) ** 2).sum(axis=2), axis=1)
+    assert (nearest == np.array(latents.labels)).mean() > 0.5
