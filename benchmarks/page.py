@@ -6,20 +6,24 @@ For each of ``--loads`` fresh page loads (every file refetched: the service send
   first grid (the page's ``first-grid`` performance mark), so HTML, scripts, /models and /sample;
 - bytes transferred, from the browser's own Resource Timing: the page's files (HTML, scripts, style)
   and the API's answers it fetched for its first view (models, the grid, the latent map's tiles).
-Reports medians and writes benchmarks/page.md.
+Reports medians and writes benchmarks/page.md; then draws a seven and writes the top of the page
+as docs/page.png, the README's picture.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import platform
 import statistics
 from pathlib import Path
 
+from PIL import Image
+from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from benchmarks.cli import ROOT
-from harness.browser import chromium, missing
+from harness.browser import SEVEN, chromium, draw, missing
 from harness.ports import free_port
 from harness.processes import service
 
@@ -56,11 +60,25 @@ def measure(url: str, loads: int) -> list[dict]:
     return runs
 
 
+def picture(url: str, path: Path) -> None:
+    """The page with a drawn seven encoded, scored and its code drawn: header and first panel."""
+    with chromium(width=1100, height=1400) as driver:
+        driver.get(url + "/")
+        WebDriverWait(driver, 60).until(lambda d: d.execute_script("return document.body.dataset.sampled"))
+        draw(driver, SEVEN)
+        WebDriverWait(driver, 60).until(lambda d: "%" in d.find_element(By.ID, "score-words").text)
+        bottom = driver.find_element(By.ID, "as-start").rect
+        shot = Image.open(io.BytesIO(driver.get_screenshot_as_png()))
+        top = shot.crop((0, 0, shot.width, min(shot.height, int(bottom["y"] + bottom["height"] + 16))))
+        top.convert("RGB").quantize(64).save(path, optimize=True)  # a screenshot needs few colours
+
+
 def main() -> None:
     p = argparse.ArgumentParser(prog="python -m benchmarks.page", description=__doc__)
     p.add_argument("--models", type=Path, default=ROOT / "models")
     p.add_argument("--loads", type=int, default=15, help="page loads, each refetching everything")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "page.md")
+    p.add_argument("--picture", type=Path, default=ROOT / "docs" / "page.png")
     p.add_argument("--logs", type=Path, default=ROOT / "runs" / "bench")
     args = p.parse_args()
     reason = missing()
@@ -70,6 +88,7 @@ def main() -> None:
     port = free_port()
     with service(args.models, args.logs, port, access_log="false"):
         runs = measure(f"http://127.0.0.1:{port}", args.loads)
+        picture(f"http://127.0.0.1:{port}", args.picture)
     first = runs[0]
 
     def row(label: str, key: str, unit: str) -> str:

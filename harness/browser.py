@@ -3,12 +3,15 @@ and its driver are found on PATH, never downloaded (nothing outside this machine
 
 from __future__ import annotations
 
+import itertools
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 
@@ -45,3 +48,23 @@ def chromium(width: int = 1280, height: int = 1600) -> Iterator[webdriver.Chrome
         yield driver
     finally:
         driver.quit()
+
+
+def draw(driver: webdriver.Chrome, strokes: list[list[tuple[int, int]]]) -> None:
+    """Pointer strokes on the pad, in pad pixels (0-280) from its top-left corner; the page sends
+    the picture when the last stroke ends."""
+    pad = driver.find_element(By.ID, "pad")
+    box = pad.rect
+    scale = box["width"] / 280
+    for stroke in strokes:
+        actions = ActionChains(driver, duration=10)
+        x0, y0 = stroke[0]
+        # offsets from the element's centre, as Selenium measures them
+        actions.move_to_element_with_offset(pad, (x0 - 140) * scale, (y0 - 140) * scale).click_and_hold()
+        for (xa, ya), (xb, yb) in itertools.pairwise(stroke):
+            actions.move_by_offset((xb - xa) * scale, (yb - ya) * scale)
+        actions.release().perform()
+
+
+SEVEN = [[(80, 60), (200, 60), (170, 120), (140, 180), (120, 240)]]
+ZERO = [[(140, 50), (90, 80), (75, 140), (90, 210), (140, 235), (190, 210), (205, 140), (190, 80), (140, 50)]]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import io
-import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +13,6 @@ import numpy as np
 import pytest
 from PIL import Image
 from selenium import webdriver
-from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -74,26 +72,6 @@ def page(browser: webdriver.Chrome, url: str) -> webdriver.Chrome:
 
 def wait(driver: webdriver.Chrome, condition, seconds: float = 30):  # type: ignore[no-untyped-def]
     return WebDriverWait(driver, seconds, poll_frequency=0.05).until(condition)
-
-
-def draw(driver: webdriver.Chrome, strokes: list[list[tuple[int, int]]]) -> None:
-    """Pointer strokes on the pad, in pad pixels (0-280) from its top-left corner; the page sends
-    the picture when the last stroke ends."""
-    pad = driver.find_element(By.ID, "pad")
-    box = pad.rect
-    scale = box["width"] / 280
-    for stroke in strokes:
-        actions = ActionChains(driver, duration=10)
-        x0, y0 = stroke[0]
-        # offsets from the element's centre, as Selenium measures them
-        actions.move_to_element_with_offset(pad, (x0 - 140) * scale, (y0 - 140) * scale).click_and_hold()
-        for (xa, ya), (xb, yb) in itertools.pairwise(stroke):
-            actions.move_by_offset((xb - xa) * scale, (yb - ya) * scale)
-        actions.release().perform()
-
-
-SEVEN = [[(80, 60), (200, 60), (170, 120), (140, 180), (120, 240)]]
-ZERO = [[(140, 50), (90, 80), (75, 140), (90, 210), (140, 235), (190, 210), (205, 140), (190, 80), (140, 50)]]
 
 
 def image_of(driver: webdriver.Chrome, element_id: str) -> np.ndarray:

@@ -14,7 +14,9 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
 from harness import ROOT
-from tests.browser.conftest import SEVEN, TOKEN, ZERO, canvas_png, draw, image_of, severe_logs, wait
+from harness.browser import SEVEN, ZERO, draw
+from tests.browser.conftest import TOKEN, canvas_png, image_of, severe_logs, wait
+
 
 def _by_id(driver: webdriver.Chrome, element_id: str):  # type: ignore[no-untyped-def]
     return driver.find_element(By.ID, element_id)
@@ -129,7 +131,7 @@ def test_clicking_the_latent_map_decodes_that_point(page: webdriver.Chrome, shot
     wait(page, lambda d: _shown(d, "map-image") and "z = (" in _by_id(d, "map-point").text)
     first = _by_id(page, "map-image").get_attribute("src")
     x, y = (float(v) for v in _by_id(page, "map-point").text.removeprefix("z = (").rstrip(")").split(","))
-    assert x > 0 > y  # right of and below the centre, as clicked
+    assert x > 0 and y > 0  # right of and above the centre, as clicked (z1 grows upwards)
     # the keyboard does the same: arrows move the marker, Enter decodes
     canvas.send_keys(Keys.ARROW_LEFT, Keys.ARROW_LEFT, Keys.ENTER)
     wait(page, lambda d: _by_id(d, "map-image").get_attribute("src") != first)

@@ -46,7 +46,7 @@ function explain(status, body, retryAfter) {
 
 // One call: JSON or FormData in, JSON out; ApiError with a person's message on any failure.
 export async function call(path, { body, label = "Working…", method } = {}) {
-  const headers = {};
+  const headers = { Accept: "application/json" };
   const bearer = token.get();
   if (bearer) headers.Authorization = `Bearer ${bearer}`;
   let payload;
@@ -60,25 +60,27 @@ export async function call(path, { body, label = "Working…", method } = {}) {
     shown = true;
     busy(1, label);
   }, BUSY_AFTER_MS);
-  let response;
   try {
-    response = await fetch(path, { method: method || (body === undefined ? "GET" : "POST"), headers, body: payload });
-  } catch (e) {
-    throw new ApiError(0, `The service cannot be reached (${e.message}).`);
+    let response;
+    try {
+      response = await fetch(path, { method: method || (body === undefined ? "GET" : "POST"), headers, body: payload });
+    } catch (e) {
+      throw new ApiError(0, `The service cannot be reached (${e.message}).`);
+    }
+    let data = null;
+    try {
+      data = await response.json();
+    } catch {
+      data = null;
+    }
+    if (!response.ok) {
+      throw new ApiError(response.status, explain(response.status, data, response.headers.get("Retry-After")), data && data.field);
+    }
+    return data;
   } finally {
     clearTimeout(timer);
     if (shown) busy(-1, label);
   }
-  let data = null;
-  try {
-    data = await response.json();
-  } catch {
-    data = null;
-  }
-  if (!response.ok) {
-    throw new ApiError(response.status, explain(response.status, data, response.headers.get("Retry-After")), data && data.field);
-  }
-  return data;
 }
 
 // Uploads go as multipart form data, as a browser sends files: one field per option.

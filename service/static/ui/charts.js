@@ -1,8 +1,9 @@
 // Pictures the page draws itself: the latent code as bars, a grid of digits, the latent map.
 
 export const INACTIVE_BELOW = 0.01; // a unit whose mu varies less than this over test digits is unused
-// ten colours that stay apart for the common kinds of colour blindness (Okabe and Ito's, and greys)
-export const LABEL_COLOURS = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#000000", "#999999", "#7A3E9D"];
+// ten colours that stay apart for the common kinds of colour blindness (Okabe and Ito's eight, their
+// black made white to show on the dark map, with a grey and a purple), one per label
+export const LABEL_COLOURS = ["#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#FFFFFF", "#999999", "#7A3E9D"];
 
 export function loadImage(src) {
   return new Promise((resolve, reject) => {
@@ -47,10 +48,10 @@ export function drawBars(canvas, mu, sigma, activity) {
     const barWidth = Math.max(3, step * 0.5);
     ctx.fillStyle = used ? "#2563eb" : "#c4c4c4";
     const y1 = y(m + sigma[d]);
-    ctx.fillRect(x - barWidth / 2, y1, barWidth, Math.max(1, y(m - sigma[d]) - y1));
+    ctx.fillRect(x - barWidth / 2, y1, barWidth, Math.max(2, y(m - sigma[d]) - y1));
     ctx.fillStyle = used ? "#0b2a6f" : "#8a8a8a";
     ctx.beginPath();
-    ctx.arc(x, y(m), Math.max(2, barWidth / 2), 0, 2 * Math.PI);
+    ctx.arc(x, y(m), Math.min(4, Math.max(2, barWidth / 3)), 0, 2 * Math.PI);
     ctx.fill();
     if (mu.length <= 40 || d % 4 === 0) {
       ctx.fillStyle = "#555";

@@ -304,11 +304,11 @@ async function drawMap() {
   const latents = entry.manifest.latents;
   map.points = latents && latents.points ? latents.points : null;
   map.labels = latents && latents.labels ? latents.labels : null;
-  map.radius = 3;
+  map.radius = 3; // the prior's +-3 when there are no test digits to go by
   if (map.points) {
-    // wide enough for nearly every test digit, and never narrower than the prior's +-3
+    // where the test digits are: 99% of them inside, a margin round them, in steps of a half
     const extent = map.points.map(([a, b]) => Math.max(Math.abs(a), Math.abs(b))).sort((a, b) => a - b);
-    map.radius = Math.max(3, Math.ceil(extent[Math.floor(0.99 * (extent.length - 1))]));
+    map.radius = Math.ceil(2.2 * extent[Math.floor(0.99 * (extent.length - 1))]) / 2;
   }
   map.marker = null;
   const centres = map.grid(MAP_SIDE);
