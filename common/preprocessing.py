@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from common.normalize import NoInk, normalize
 
@@ -30,6 +30,7 @@ FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF")
 IMAGE_SUFFIXES = frozenset(ext for ext, fmt in Image.registered_extensions().items() if fmt in FORMATS)
 # the pixel limit below is ours and lower; Pillow's own warning about large images says nothing more
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+ORIENTATION = ExifTags.Base.Orientation
 # the longest side an image keeps once decoded: everything after decoding works at most this large
 WORK_SIDE = 512
 
@@ -159,9 +160,19 @@ def _fit(img: Image.Image, spec: Preprocessing) -> Image.Image:
     return img
 
 
+def _upright(img: Image.Image) -> Image.Image:
+    """The image turned as its EXIF orientation says; itself when there is nothing to turn (Pillow's
+    exif_transpose copies it even then)."""
+    if img.getexif().get(ORIENTATION, 1) == 1:
+        return img
+    return ImageOps.exif_transpose(img)
+
+
 def _on_paper(img: Image.Image) -> Image.Image:
     """Grey levels of an image, its transparent parts made paper: of the shade opposite the ink's."""
-    img = ImageOps.exif_transpose(img)
+    img = _upright(img)
+    if img.mode == "L":  # grey already, and no transparency (an "L" image has no alpha)
+        return img
     if not (img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)):
         return img.convert("L")
     rgba = img.convert("RGBA")
