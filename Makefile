@@ -34,7 +34,7 @@ ENGINE ?= $(shell command -v docker >/dev/null 2>&1 && echo docker || echo podma
 IMAGE ?= vae-service:latest
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo) DEBIAN_FRONTEND=noninteractive
 
-.PHONY: serve test test-fast fuzz image image-test compose-test container-deps browser-test browser-deps bench bench-compare bench-client bench-uploads bench-page bench-tune soak reliability system-deps lock train train-v2 train-2d evaluate export lint format clean
+.PHONY: serve test test-fast fuzz image image-test compose-test container-deps browser-test browser-deps bench bench-compare bench-client bench-uploads bench-page bench-peers bench-profile bench-tune soak reliability system-deps lock train train-v2 train-2d evaluate export lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -84,6 +84,16 @@ bench-uploads: $(VENV)/.dev
 # benchmarks/page.md (~1 min)
 bench-page: $(VENV)/.dev browser-deps
 	$(BIN)/python -m benchmarks.page
+
+# /decode against the naive FastAPI app (benchmarks/naive.py), interleaved rounds; writes
+# benchmarks/peers.md (~3 min)
+bench-peers: $(VENV)/.dev system-deps
+	$(BIN)/python -m benchmarks.peers
+
+# where a request's time goes: the service under cProfile while wrk sends /encode and /decode;
+# writes benchmarks/profile.md (~1 min)
+bench-profile: $(VENV)/.dev system-deps
+	$(BIN)/python -m benchmarks.profile
 
 # the sweeps behind the service's defaults; writes benchmarks/tuning.md (~7 min)
 bench-tune: $(VENV)/.dev system-deps

@@ -4,6 +4,7 @@ check, and the model they load."""
 from __future__ import annotations
 
 import argparse
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -40,3 +41,12 @@ def model_and_digits(folder: Path, rows: int) -> tuple[Manifest, np.ndarray, np.
     z = np.random.default_rng(0).standard_normal((rows, manifest.latent_dim)).astype(np.float32)
     decoder = ort.InferenceSession(str(folder / manifest.files["decoder"].path))
     return manifest, z, decoder.run(None, {"z": z})[0]
+
+
+def single_model(models: Path, model: str, folder: Path) -> Path:
+    """A model repository under ``folder`` holding only ``models/<model>``: requests that name no
+    version get this one, as a peer that knows a single model would answer them."""
+    repository = folder / "single-model"
+    shutil.rmtree(repository, ignore_errors=True)
+    shutil.copytree(models / model, repository / model)
+    return repository
