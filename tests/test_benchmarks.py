@@ -39,3 +39,27 @@ def test_the_benchmark_runs_end_to_end_and_reports_every_table(tmp_path: Path) -
     for cells in http:
         assert float(cells[4].replace(",", "")) > 0  # requests/s
         assert int(cells[8]) == 0  # no request failed
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is missing: `make system-deps` installs it")
+def test_the_peer_comparison_checks_both_answers_and_reports_the_ratio(tmp_path: Path) -> None:
+    out = tmp_path / "peers.md"
+    command = [sys.executable, "-m", "benchmarks.peers", "--seconds", "1", "--rounds", "1"]
+    command += ["--connections", "4", "--out", str(out), "--logs", str(tmp_path)]
+    subprocess.run(command, cwd=ROOT, check=True, timeout=240)
+    rows = [line.split("|") for line in out.read_text().splitlines() if line.startswith("| /decode")]
+    assert len(rows) == 2  # 1 and 16 latents
+    for cells in rows:
+        assert all(float(cells[i].replace(",", "")) > 0 for i in (3, 4, 5))  # requests/s of each server
+        assert cells[6].strip().endswith("x")  # the service over the naive app
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is missing: `make system-deps` installs it")
+def test_the_profile_tables_a_workload_by_function_and_by_package(tmp_path: Path) -> None:
+    out = tmp_path / "profile.md"
+    command = [sys.executable, "-m", "benchmarks.profile", "--seconds", "1", "--top", "5"]
+    command += ["--workloads", "/decode, 1 latent", "--out", str(out), "--logs", str(tmp_path)]
+    subprocess.run(command, cwd=ROOT, check=True, timeout=240)
+    text = out.read_text()
+    assert "| function | calls |" in text and "| whose code |" in text
+    assert "service" in text and "uvicorn" in text  # the request path's own code is in the profile
