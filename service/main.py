@@ -31,7 +31,7 @@ def _tell_supervisor() -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    configure_logging(settings)
+    access = configure_logging(settings)
     tokens = read_tokens(settings)  # a token file that cannot be read stops start-up: never run open
     registry = Registry(settings, tell_siblings=_tell_supervisor if settings.workers > 1 else None)
 
@@ -90,7 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_in_flight=settings.max_in_flight,
         endpoints=endpoints,
     )
-    app.add_middleware(Observation, endpoints=endpoints)
+    app.add_middleware(Observation, endpoints=endpoints, access=access)
     app.add_middleware(RequestContext)
     return app
 

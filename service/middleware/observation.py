@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.logs import AccessLog
 from service.metrics import IN_FLIGHT, REQUEST_LATENCY, REQUESTS, child
 
-access_log = logging.getLogger("service.access")
 # probes and scrapes: frequent, cheap and not what the service is for
 UNMETERED = frozenset({"/healthz", "/readyz", "/metrics", "/v2/health/live", "/v2/health/ready"})
 
 
 class Observation:
-    def __init__(self, app: ASGIApp, endpoints: set[str]) -> None:
+    def __init__(self, app: ASGIApp, endpoints: set[str], access: AccessLog | None = None) -> None:
         self.app = app
         self.endpoints = endpoints  # known paths; anything else is metered as "other"
+        self.access = access  # None: the access log is off
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -45,8 +45,8 @@ class Observation:
             if metered:
                 IN_FLIGHT.dec()
                 self._count(scope, status, elapsed)
-            if access_log.isEnabledFor(logging.INFO):
-                _log_access(scope, status, elapsed)
+            if self.access is not None:
+                _log_access(self.access, scope, status, elapsed)
 
     def _count(self, scope: Scope, status: int, elapsed: float) -> None:
         state = scope.get("state", {})
@@ -63,24 +63,8 @@ def printable(text: str) -> str:
     return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
 
 
-def _log_access(scope: Scope, status: int, elapsed: float) -> None:
+def _log_access(access: AccessLog, scope: Scope, status: int, elapsed: float) -> None:
     client: Any = scope.get("client") or ("-", 0)
     request_id = scope.get("state", {}).get("request_id", "-")  # checked against a safe pattern
     address, method, path = printable(str(client[0])), printable(scope["method"]), printable(scope["path"])
-    access_log.info(
-        '%s "%s %s" %d %.1fms request_id=%s',
-        address,
-        method,
-        path,
-        status,
-        elapsed * 1000,
-        request_id,
-        extra={
-            "request_id": request_id,
-            "method": method,
-            "path": path,
-            "status": status,
-            "duration_ms": round(elapsed * 1000, 3),
-            "client": address,
-        },
-    )
+    access(address, method, path, status, elapsed, request_id)
