@@ -5,6 +5,7 @@ The images to encode are real MNIST-style digits: the shipped decoder's own samp
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass
 
@@ -38,6 +39,15 @@ def workloads(latent_dim: int, digits: np.ndarray) -> list[Workload]:
         Workload("/decode, 16 latents, JSON", "/decode", _json({"z": z}), JSON, JSON, 16, "decoder"),
         Workload("/decode, 16 latents, .npy", "/decode", npy_bytes(z), NPY, NPY, 16, "decoder"),
         Workload("/sample, n=64, JSON", "/sample", _json({"n": 64, "seed": 1}), JSON, JSON, 64, "decoder"),
+        Workload(
+            "/encode, 16 PNGs, JSON base64",
+            "/encode",
+            _json({"images": [base64.b64encode(u).decode() for u in uploads]}),
+            JSON,
+            JSON,
+            16,
+            "encoder",
+        ),
         Workload(
             "/encode, 16 PNG uploads",
             "/encode",
