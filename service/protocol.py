@@ -12,12 +12,18 @@ and hold its place for ever; 210 such sockets made every request 503 under a con
 200 (measured). Here a head must be complete within ``VAE_HEAD_TIMEOUT_SECONDS`` of the connection
 opening or of its first byte, else the connection is closed (408 when something had arrived).
 Probes are never refused by the connection limit, so an orchestrator can still tell the worker lives.
+
+An answer's head and body leave in one write (``OneWrite``): uvicorn writes them separately, and a
+proxy passes a head on as soon as it has it, so a worker killed between the two writes left a client
+with a cut-off answer that no gateway could retry (seen once in 400 requests when a replica was
+SIGKILLed mid-run, tests/deploy/test_gateway.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
 
 import uvicorn
@@ -40,6 +46,46 @@ class HeadTooLarge(Exception):
     """Stops the parser once a head is refused."""
 
 
+class OneWrite:
+    """The connection's transport, holding back each answer's head until its first body write and
+    then writing both at once. Everything else (a whole answer written at once, 100 Continue, the
+    head of an answer to HEAD, flow control, closing) passes through; held bytes are written before
+    the transport closes."""
+
+    def __init__(self, transport: asyncio.Transport, bodied: Callable[[], bool]) -> None:
+        self._transport = transport
+        self._bodied = bodied  # whether the answer being written gets a body write (not for HEAD)
+        self._held = b""
+
+    def write(self, data: bytes) -> None:
+        if self._held:
+            # one writev under uvloop: no copy of the body to put the head in front of it
+            self._transport.writelines((self._held, data))
+            self._held = b""
+            return
+        if (
+            data.startswith(b"HTTP/1.1 ")
+            and data.endswith(b"\r\n\r\n")
+            and not data.startswith(INFORMATIONAL)
+            and self._bodied()
+        ):
+            self._held = data  # a head alone: its body follows within the same answer
+            return
+        self._transport.write(data)
+
+    def close(self) -> None:
+        if self._held:
+            self._transport.write(self._held)
+            self._held = b""
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+INFORMATIONAL = b"HTTP/1.1 1"  # 100 Continue: a head that no body follows
+
+
 class BoundedHeadProtocol(HttpToolsProtocol):
     def __init__(self, config: ServerConfig, *args: Any, **kwargs: Any) -> None:
         super().__init__(config, *args, **kwargs)
@@ -53,8 +99,12 @@ class BoundedHeadProtocol(HttpToolsProtocol):
         self.head_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        super().connection_made(OneWrite(transport, self._bodied))  # type: ignore[arg-type]
         self._start_head_timer()
+
+    def _bodied(self) -> bool:
+        # uvicorn writes no body at all for HEAD, so a held head would wait for the next answer
+        return self.cycle is not None and self.cycle.scope["method"] != "HEAD"
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_head_timer()
