@@ -141,10 +141,15 @@ class AsyncClient:
         if self._slots is None:
             self._slots = asyncio.Semaphore(self._concurrency)
         problem = ""
+        request = self._http.build_request(method, path, **kwargs)
+        # the body as one bytes object: httpx streams a multipart body part by part, one socket
+        # write (and its anyio round) each, 8 an image; encode of 3,000 PNGs spent 44% of its
+        # time there (cProfile)
+        request.read()
         for attempt in range(self._retry.attempts):
             async with self._slots:
                 try:
-                    response = await self._http.request(method, path, **kwargs)
+                    response = await self._http.send(request)
                 except httpx.TransportError as e:
                     problem, wait = f"{type(e).__name__}: {e}", self._retry.delay(attempt)
                 else:
