@@ -11,7 +11,6 @@ median requests/s of each and the ratios. Writes benchmarks/peers.md.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import io
 import json
@@ -28,6 +27,7 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
+from benchmarks import cli
 from benchmarks.cli import ROOT, single_model
 from benchmarks.load import run_wrk, wrk_available
 from benchmarks.workloads import JSON, Workload, _json
@@ -83,18 +83,9 @@ def check(url: str, workload: Workload, expected: np.ndarray) -> None:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.peers", description=__doc__)
-    p.add_argument("--models", type=Path, default=ROOT / "models")
-    p.add_argument("--model", default="mnist/1")
-    p.add_argument("--seconds", type=int, default=5, help="wrk duration of each point")
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--connections", type=int, nargs="+", default=[1, 32])
-    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "peers.md")
-    p.add_argument("--logs", type=Path, default=ROOT / "runs" / "bench")
-    args = p.parse_args()
-    if not wrk_available():
-        raise SystemExit("wrk is missing: `make system-deps` installs it")
-    args.logs.mkdir(parents=True, exist_ok=True)
+    p = cli.parser("python -m benchmarks.peers", __doc__, seconds=5, out="peers.md")
+    p.add_argument("--rounds", type=int, default=3, help="turns of every point for each server")
+    args = cli.parse(p, wrk_available())
     folder = args.models / args.model
     repository = single_model(args.models, args.model, args.logs)  # requests name no version
     name = args.model.split("/")[0]

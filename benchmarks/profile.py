@@ -16,6 +16,7 @@ import signal
 import sys
 from pathlib import Path
 
+from benchmarks import cli
 from benchmarks.cli import ROOT, model_and_digits, single_model
 from benchmarks.load import run_wrk, wrk_available
 from benchmarks.workloads import workloads
@@ -47,28 +48,29 @@ def _package(key: tuple[str, int, str]) -> str:
     return "standard library" if head == path and path.endswith(".py") else head
 
 
-def profile(models: Path, logs: Path, workload_name: str, seconds: int, top: int) -> list[str]:
-    manifest, _, digits = model_and_digits(models / "mnist" / "1", rows=16)
+def profile(args: argparse.Namespace, workload_name: str) -> list[str]:
+    logs, seconds, connections = args.logs, args.seconds, max(args.connections)
+    manifest, _, digits = model_and_digits(args.models / args.model, rows=16)
     workload = next(w for w in workloads(manifest.latent_dim, digits) if workload_name in w.name)
-    models = single_model(models, "mnist/1", logs)
+    models = single_model(args.models, args.model, logs)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     output = logs / f"profile-{port}.prof"
-    env = service_env(models, port, logs / f"metrics-{port}", default_model="mnist", access_log="false")
+    env = service_env(models, port, logs / f"metrics-{port}", default_model=manifest.name, access_log="false")
     command = [sys.executable, "-m", "cProfile", "-o", str(output), "-m", "service"]
     with running(
         command, logs / f"profile-{port}.log", answers(url + "/readyz"), env=env, cwd=ROOT
     ) as process:
-        point = run_wrk(url, workload, 32, seconds)
+        point = run_wrk(url, workload, connections, seconds)
         # SIGINT, not SIGTERM: uvicorn raises the stopping signal again as it ends, and only SIGINT
         # (a KeyboardInterrupt) lets cProfile write its file on the way out
         process.send_signal(signal.SIGINT)
         process.wait(timeout=60)
     stats = pstats.Stats(str(output), stream=io.StringIO())
     total = stats.total_tt  # type: ignore[attr-defined]
-    rows = sorted(stats.stats.items(), key=lambda item: item[1][2], reverse=True)[:top]  # type: ignore[attr-defined]
+    rows = sorted(stats.stats.items(), key=lambda item: item[1][2], reverse=True)[: args.top]  # type: ignore[attr-defined]
     lines = [
-        f"\n## {workload.name}, 32 connections\n",
+        f"\n## {workload.name}, {connections} connections\n",
         f"{point.requests_per_s:.0f} requests/s under the profiler ({seconds} s); profiled {total:.1f} s.",
         "",
         "| function | calls | own time, s | share |",
@@ -86,23 +88,17 @@ def profile(models: Path, logs: Path, workload_name: str, seconds: int, top: int
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.profile", description=__doc__)
-    p.add_argument("--models", type=Path, default=ROOT / "models")
+    p = cli.parser("python -m benchmarks.profile", __doc__, seconds=10, out="profile.md")
     p.add_argument("--workloads", nargs="+", default=["/encode", "/decode, 1 latent"])
-    p.add_argument("--seconds", type=int, default=10)
-    p.add_argument("--top", type=int, default=20)
-    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "profile.md")
-    p.add_argument("--logs", type=Path, default=ROOT / "runs" / "bench")
-    args = p.parse_args()
-    if not wrk_available():
-        raise SystemExit("wrk is missing: `make system-deps` installs it")
-    args.logs.mkdir(parents=True, exist_ok=True)
+    p.add_argument("--top", type=int, default=20, help="functions in each table")
+    args = cli.parse(p, wrk_available())
     lines = [
-        "`make bench-profile` (`python -m benchmarks.profile`): the service (mnist/1, one process, access "
-        "log off) under cProfile while wrk sends the workload; the functions with the most time of their own."
+        f"`make bench-profile` (`python -m benchmarks.profile`): the service ({args.model}, one process, "
+        "access log off) under cProfile while wrk sends the workload; the functions with the most time "
+        "of their own."
     ]
     for name in args.workloads:
-        lines += profile(args.models, args.logs, name, args.seconds, args.top)
+        lines += profile(args, name)
     args.out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -137,7 +137,7 @@ def open_image(data: bytes, max_pixels: int) -> Image.Image:
 
 
 def _flatten(img: Image.Image, spec: Preprocessing) -> Image.Image:
-    img = ImageOps.exif_transpose(img)
+    img = _upright(img)
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         rgba = img.convert("RGBA")
         ground = Image.new("RGBA", rgba.size, (spec.background,) * 3 + (255,))
