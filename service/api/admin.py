@@ -10,11 +10,12 @@ from fastapi import APIRouter, Request
 
 from service.api.deps import registry_of, settings_of
 from service.api.errors import documented
+from service.api.routing import DirectRoute
 from service.api.schemas import ReloadResponse
 from service.core.errors import Unauthorized
 from service.middleware.auth import TokenCheck, bearer
 
-router = APIRouter(tags=["admin"])
+router = APIRouter(tags=["admin"], route_class=DirectRoute)
 
 
 @router.post(

@@ -19,11 +19,12 @@ from service.api.bodies import (
 from service.api.deps import engine_of, select_model
 from service.api.errors import documented
 from service.api.render import NumpyJSONResponse, png_base64
+from service.api.routing import DirectRoute
 from service.api.schemas import EncodeJSON, EncodeResponse, ScoreJSON, ScoreResponse, UploadsJSON
 from service.core.errors import UnsupportedMediaType
 from service.core.inputs import Upload, b64decode
 
-router = APIRouter(tags=["latents"])
+router = APIRouter(tags=["latents"], route_class=DirectRoute)
 Uploads = TypeVar("Uploads", bound=UploadsJSON)
 
 

@@ -12,6 +12,7 @@ from service.api.deps import engine_of, registry_of, select_model
 from service.api.errors import documented
 from service.api.npy import NPY, read_npy
 from service.api.render import render_images
+from service.api.routing import DirectRoute
 from service.api.schemas import (
     DecodeRequest,
     Endpoint,
@@ -26,7 +27,7 @@ from service.core.inputs import Upload, b64decode
 from service.core.latents import check_latents, latent_rows
 from service.core.model import Model
 
-router = APIRouter(tags=["images"])
+router = APIRouter(tags=["images"], route_class=DirectRoute)
 IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = documented(400, 401, 404, 408, 413, 415, 422, 503) | {
     200: {
         "content": {"image/png": {}, NPY: {"schema": {"type": "string", "format": "binary"}}},

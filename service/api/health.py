@@ -12,9 +12,10 @@ from fastapi.responses import JSONResponse
 from service import metrics
 from service.api.deps import registry_of
 from service.api.errors import documented
+from service.api.routing import DirectRoute
 
-router = APIRouter(tags=["operations"])
-metrics_router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], route_class=DirectRoute)
+metrics_router = APIRouter(tags=["operations"], route_class=DirectRoute)
 
 
 @router.get("/healthz", summary="Liveness: 200 while the process answers")

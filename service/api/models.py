@@ -8,9 +8,10 @@ from fastapi import APIRouter, Request
 
 from service.api.deps import engine_of, registry_of
 from service.api.errors import documented
+from service.api.routing import DirectRoute
 from service.api.schemas import Limits, ModelEntry, ModelsResponse
 
-router = APIRouter(tags=["models"])
+router = APIRouter(tags=["models"], route_class=DirectRoute)
 
 
 @router.get(

@@ -11,9 +11,11 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse
 from starlette.staticfiles import StaticFiles
 
+from service.api.routing import DirectRoute
+
 STATIC = Path(__file__).resolve().parents[1] / "static"
 
-router = APIRouter(tags=["pages"], include_in_schema=False)
+router = APIRouter(tags=["pages"], include_in_schema=False, route_class=DirectRoute)
 
 
 @router.get("/")

@@ -22,12 +22,13 @@ from common.manifest import Network
 from service.api.bodies import request_body
 from service.api.deps import engine_of, registry_of
 from service.api.errors import documented
+from service.api.routing import DirectRoute
 from service.api.schemas import V2ErrorResponse
 from service.core.errors import BadRequest, NotFound, PayloadTooLarge, Unprocessable
 from service.core.model import NETWORKS, Model, TensorSpec
 from service.metrics import IMAGES, child
 
-router = APIRouter(prefix="/v2", tags=["open inference protocol"])
+router = APIRouter(prefix="/v2", tags=["open inference protocol"], route_class=DirectRoute)
 HEADER_LENGTH = "inference-header-content-length"  # JSON bytes before the binary tensors
 PLATFORM = "onnxruntime_onnx"
 MAX_DIMS = 8
@@ -125,8 +126,12 @@ READY_ERRORS = {**METADATA_ERRORS, **documented(400, model=V2ErrorResponse)}
 @router.get(
     "/models/{name}/ready", summary="Model readiness: 200 when served, else 400", responses=READY_ERRORS
 )
+async def model_ready(request: Request, name: str) -> Response:
+    return await version_ready(request, name, None)
+
+
 @router.get("/models/{name}/versions/{version}/ready", summary="Model readiness", responses=READY_ERRORS)
-async def model_ready(request: Request, name: str, version: str | None = None) -> Response:
+async def version_ready(request: Request, name: str, version: str | None) -> Response:
     try:
         _v2_model(request, name, version)
     except NotFound as e:
@@ -220,13 +225,17 @@ INFER_ERRORS = documented(400, 401, 404, 408, 413, 422, 503, model=V2ErrorRespon
     openapi_extra=INFER_BODY,
     responses=INFER_ERRORS,
 )
+async def infer(request: Request, name: str) -> Response:
+    return await version_infer(request, name, None)
+
+
 @router.post(
     "/models/{name}/versions/{version}/infer",
     summary="Inference on one version",
     openapi_extra=INFER_BODY,
     responses=INFER_ERRORS,
 )
-async def infer(request: Request, name: str, version: str | None = None) -> Response:
+async def version_infer(request: Request, name: str, version: str | None) -> Response:
     model, network = _v2_model(request, name, version)
     header, binary = _split_body(request, await request.body())
     max_rows = engine_of(request).limits.max_images
