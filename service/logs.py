@@ -24,9 +24,9 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 class AccessLog:
     """Writes ``service.access`` lines as the configured formatter would, at a third of the cost:
     13.1 -> 3.3 us a line in-process through logging as configured here (JSON 19.4 -> 4.8; 10.2 and
-    17.0 with logging's optional record fields off, a global switch no longer needed); under load the access log took 24% of the
-    requests/s of /decode of 1 latent at 32 connections through logging, 8% this way (`make
-    bench-peers`, log on against off)."""
+    17.0 with logging's optional record fields off, a global switch no longer needed); under load
+    the access log took 24% of the requests/s of /decode of 1 latent at 32 connections through
+    logging, 8% this way (`make bench-peers`, log on against off)."""
 
     def __init__(self, handler: logging.StreamHandler, json_lines: bool) -> None:
         self.handler = handler
