@@ -1,7 +1,9 @@
-"""The access log's own writer says what logging's formatter would have said, in either format."""
+"""The access log's own writer says what logging's formatter would have said, in either format, and
+writes the lines of one turn of the event loop together."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -50,3 +52,19 @@ def test_json_lines_carry_logging_s_keys_and_the_request_fields(capsys: pytest.C
 
 def test_no_writer_when_the_access_log_is_off() -> None:
     assert configure_logging(Settings(access_log=False)) is None
+
+
+def test_lines_of_one_turn_of_the_event_loop_are_written_together(capsys: pytest.CaptureFixture[str]) -> None:
+    access = configure_logging(Settings(log_format="text"))
+    assert access is not None
+
+    async def two_requests_answered_in_one_turn() -> tuple[str, list[str]]:
+        access("10.0.0.7", "POST", "/decode", 200, 0.001, "req-1")
+        access("10.0.0.8", "POST", "/decode", 200, 0.001, "req-2")
+        before = capsys.readouterr().err
+        await asyncio.sleep(0)  # the turn ends: its lines are written
+        return before, capsys.readouterr().err.splitlines()
+
+    before, after = asyncio.run(two_requests_answered_in_one_turn())
+    assert before == ""
+    assert [line.rsplit("request_id=", 1)[1] for line in after] == ["req-1", "req-2"]
