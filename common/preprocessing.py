@@ -1,7 +1,8 @@
 """How an image file becomes the model input x: the one function training and serving share.
 
-An image is decoded with Pillow, reduced at once to a working size (JPEG at decode time, others
-right after it) and released, turned upright by its EXIF orientation, flattened onto the background
+An image is decoded with Pillow (a small still grey PNG with libspng, to the same pixels:
+common/png.py), reduced at once to a working size (JPEG at decode time, others right after it) and
+released, turned upright by its EXIF orientation, flattened onto the background
 colour when it has transparency, converted to the model's mode (``L`` for one channel, ``RGB`` for
 three), padded with the background to the model's aspect ratio, resized, and scaled to [0, 1] by
 dividing by 255. The result is float32 [C, H, W].
@@ -22,6 +23,7 @@ import numpy as np
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from common.normalize import NoInk, normalize
+from common.png import GreyPng, grey_png
 
 # The formats accepted: the common ones for photos and scans. Pillow opens dozens more (PSD, FITS,
 # ICNS, SGI, ...), each a parser exposed to untrusted bytes for no use here.
@@ -93,8 +95,17 @@ class Preprocessing:
         return cls(**d)
 
 
-def read_header(data: bytes, max_pixels: int) -> Image.Image:
+Header = Image.Image | GreyPng  # an image whose header was read, pixels not decoded yet
+Decoded = Image.Image | np.ndarray  # decoded: a Pillow image, or a grey PNG's uint8 [H, W]
+
+
+def read_header(data: bytes, max_pixels: int) -> Header:
     """Parse the header only, no pixels decoded yet; refuse oversize and animated images."""
+    png = grey_png(data)
+    if png is not None and max(png.width, png.height) <= WORK_SIDE:  # larger: Pillow reduces them
+        if png.width * png.height > max_pixels:
+            raise ImageError(f"image is {png.width}x{png.height} pixels, more than the limit of {max_pixels}")
+        return png
     try:
         img = Image.open(io.BytesIO(data), formats=FORMATS)
     except UnidentifiedImageError as e:
@@ -116,10 +127,15 @@ def read_header(data: bytes, max_pixels: int) -> Image.Image:
     return img
 
 
-def decode_pixels(img: Image.Image, work_side: int = WORK_SIDE) -> Image.Image:
+def decode_pixels(img: Header, work_side: int = WORK_SIDE) -> Decoded:
     """Decode the first frame of an image whose header was read, reduced to at most ``work_side``
     pixels a side: JPEG decodes at a reduced scale (``draft``), other formats are reduced by an
     integer box filter, then resized, right after decoding, so the full-size pixels are freed at once."""
+    if isinstance(img, GreyPng):
+        try:
+            return img.pixels()
+        except RuntimeError as e:
+            raise ImageError(f"corrupt or truncated image: {e}") from e
     try:
         img.seek(0)
         if max(img.size) > work_side:
@@ -131,7 +147,7 @@ def decode_pixels(img: Image.Image, work_side: int = WORK_SIDE) -> Image.Image:
     return img
 
 
-def open_image(data: bytes, max_pixels: int) -> Image.Image:
+def open_image(data: bytes, max_pixels: int) -> Decoded:
     """Decode the header, refuse oversize images, then decode the first frame's pixels."""
     return decode_pixels(read_header(data, max_pixels))
 
@@ -186,8 +202,16 @@ def _on_paper(img: Image.Image) -> Image.Image:
     return Image.alpha_composite(ground, rgba).convert("L")
 
 
-def image_to_array(img: Image.Image, spec: Preprocessing) -> np.ndarray:
-    """A decoded Pillow image -> float32 [C, H, W] in [0, 1]."""
+def image_to_array(img: Decoded, spec: Preprocessing) -> np.ndarray:
+    """A decoded image -> float32 [C, H, W] in [0, 1]."""
+    if isinstance(img, np.ndarray):  # a grey PNG's pixels: what Pillow's mode "L" would hold
+        if spec.normalize != "mnist":
+            return image_to_array(Image.fromarray(img, mode="L"), spec)
+        grey = img.astype(np.float32) / np.float32(255.0)
+        try:
+            return normalize(grey)[None].astype(np.float32)
+        except NoInk as e:
+            raise ImageError(str(e)) from e
     if spec.normalize == "mnist":
         grey = np.asarray(_on_paper(img), dtype=np.float32) / np.float32(255.0)
         try:

@@ -14,9 +14,15 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
-from PIL import Image
 
-from common.preprocessing import ImageError, Preprocessing, decode_pixels, image_to_array, read_header
+from common.preprocessing import (
+    Header,
+    ImageError,
+    Preprocessing,
+    decode_pixels,
+    image_to_array,
+    read_header,
+)
 from service.core.errors import BadRequest, PayloadTooLarge
 
 T = TypeVar("T")
@@ -71,7 +77,7 @@ async def images_to_x(
         return await asyncio.to_thread(_prepare, headers, fields, spec)
 
 
-def _prepare(headers: list[Image.Image], fields: list[str], spec: Preprocessing) -> np.ndarray:
+def _prepare(headers: list[Header], fields: list[str], spec: Preprocessing) -> np.ndarray:
     """One image at a time, each decoded, reduced and closed before the next: a request holds at most
     one decoded image, not all of them."""
     x = np.empty((len(headers), spec.channels, spec.height, spec.width), dtype=np.float32)
@@ -83,7 +89,7 @@ def _prepare(headers: list[Image.Image], fields: list[str], spec: Preprocessing)
     return x
 
 
-def _pixels(header: Image.Image, spec: Preprocessing) -> np.ndarray:
+def _pixels(header: Header, spec: Preprocessing) -> np.ndarray:
     return image_to_array(decode_pixels(header), spec)
 
 
