@@ -1,6 +1,8 @@
 # The serving image: FastAPI + onnxruntime and the shipped models; no torch, no compiler, not root.
 #   docker build -t vae-service .                       (make image)
 #   docker run -p 8000:8000 -e VAE_WORKERS=2 vae-service
+# One worker by default (VAE_WORKERS=1 below): a container is scaled by its replicas; VAE_WORKERS=auto
+# gives one worker per CPU of its quota (--cpus, a pod's CPU limit).
 # Every VAE_* setting (docs/configuration.md) can be given with -e; mount a model repository on
 # /models to serve other models than the baked-in ones.
 #

@@ -4,7 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
-WORKERS ?= 1
+# one worker per CPU this process may use (docs/performance.md, Workers)
+WORKERS ?= auto
 MODELS ?= models
 
 # the shipped model: full MNIST, Bernoulli likelihood, dynamic binarization
@@ -34,7 +35,7 @@ ENGINE ?= $(shell command -v docker >/dev/null 2>&1 && echo docker || echo podma
 IMAGE ?= vae-service:latest
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo) DEBIAN_FRONTEND=noninteractive
 
-.PHONY: serve test test-fast fuzz image image-test compose-test container-deps browser-test browser-deps bench bench-compare bench-client bench-uploads bench-page bench-peers bench-profile bench-tune soak reliability system-deps lock train train-v2 train-2d evaluate export lint format clean
+.PHONY: serve test test-fast fuzz image image-test compose-test container-deps browser-test browser-deps bench bench-compare bench-client bench-uploads bench-page bench-peers bench-pytriton bench-profile bench-tune soak reliability system-deps lock train train-v2 train-2d evaluate export lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -89,6 +90,21 @@ bench-page: $(VENV)/.dev browser-deps
 # benchmarks/peers.md (~3 min)
 bench-peers: $(VENV)/.dev system-deps
 	$(BIN)/python -m benchmarks.peers
+
+# Open Inference Protocol inference against PyTriton (benchmarks/pytriton_peer.py), an optional peer
+# kept out of `make test`: its own environment, made with the system's Python 3.11, since Triton's
+# Python backend stub loads the system's libpython3.11 and must find the same version's standard
+# library (under another 3.11 build the model's start failed). Writes benchmarks/pytriton.md (~3 min)
+PYTRITON_PYTHON ?= /usr/bin/python3.11
+PYTRITON_VENV := .venv-pytriton
+$(PYTRITON_VENV)/.done:
+	$(PYTRITON_PYTHON) -m venv $(PYTRITON_VENV)
+	$(PYTRITON_VENV)/bin/pip install --quiet nvidia-pytriton==0.7.0 onnxruntime==1.32.0 numpy==1.26.4
+	touch $@
+
+bench-pytriton: $(VENV)/.dev system-deps $(PYTRITON_VENV)/.done
+	$(BIN)/python -m benchmarks.peers --peer pytriton --pytriton $(PYTRITON_VENV)/bin/python \
+		--out benchmarks/pytriton.md
 
 # where a request's time goes: the service under cProfile while wrk sends /encode and /decode;
 # writes benchmarks/profile.md (~1 min)

@@ -81,8 +81,9 @@ def running(
 
 
 def service_env(models: Path, port: int, metrics_dir: Path, **settings: str) -> dict[str, str]:
-    """Environment for ``python -m service``: VAE_* settings given as lower-case keyword names."""
-    values = {"models_dir": str(models), "port": str(port)} | settings
+    """Environment for ``python -m service``: VAE_* settings given as lower-case keyword names. One
+    worker unless told (the service's default is one per CPU): tests and benchmarks say what they run."""
+    values = {"models_dir": str(models), "port": str(port), "workers": "1"} | settings
     return (
         os.environ
         | {f"VAE_{k.upper()}": v for k, v in values.items()}

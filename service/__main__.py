@@ -58,6 +58,11 @@ def serve_metrics(settings: Settings) -> None:
 def main() -> None:
     settings = get_settings()
     prepare_metrics_dir(settings.workers)
+    from service.middleware.auth import read_tokens  # after prepare_metrics_dir, as metrics need
+
+    # a configuration no worker can start with stops here: uvicorn's supervisor would start workers
+    # again and again for ever
+    read_tokens(settings)
     config = ServerConfig(
         "service.main:app",
         max_head_bytes=settings.max_header_bytes,

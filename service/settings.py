@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
+import math
+import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MAX_WORKERS = 64
+CGROUP_CPU = Path("/sys/fs/cgroup/cpu.max")  # cgroup v2: "<quota> <period>" or "max <period>"
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may use: its affinity, within its cgroup's CPU quota (a container's
+    --cpus, a pod's CPU limit), rounded up; 1 to MAX_WORKERS."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        quota, period = CGROUP_CPU.read_text().split()
+        if quota != "max":
+            cpus = min(cpus, math.ceil(int(quota) / int(period)))
+    except (OSError, ValueError):  # no cgroup v2 here, or no quota
+        pass
+    return max(1, min(cpus, MAX_WORKERS))
 
 
 class Settings(BaseSettings):
@@ -17,7 +35,20 @@ class Settings(BaseSettings):
     default_model: str = Field("mnist", description="Model name used when a request names none.")
     host: str = Field("127.0.0.1", description="Address `python -m service` binds.")
     port: int = Field(8000, ge=1, le=65535, description="Port `python -m service` binds.")
-    workers: int = Field(1, ge=1, le=64, description="uvicorn worker processes.")
+    workers: int = Field(
+        default_factory=usable_cpus,
+        ge=1,
+        le=MAX_WORKERS,
+        description="uvicorn worker processes; 'auto' (the default): one per CPU the process may use "
+        "(its affinity and cgroup quota). One worker's event loop is the limit of its requests/s, so "
+        "throughput grows with workers up to the cores (docs/performance.md, Workers).",
+    )
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _auto_workers(cls, value: Any) -> Any:
+        return usable_cpus() if value == "auto" else value
+
     shutdown_grace_seconds: int = Field(
         30, ge=0, description="On SIGTERM, how long in-flight requests may take before workers stop."
     )
