@@ -1,6 +1,7 @@
 """``python -m benchmarks`` (``make bench``): onnxruntime's ceiling, PNG costs, then the service
-over HTTP under wrk for every workload at 1 and 32 connections, with dynamic batching on and off
-side by side, and one and two workers. Writes a markdown report and prints it.
+over HTTP under wrk for every workload at 1 and 32 connections (the native API and the Open
+Inference Protocol, JSON and binary tensors), with dynamic batching on and off side by side, and
+one and two workers. Writes a markdown report and prints it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from benchmarks import cli
 from benchmarks.ceiling import BATCHES, network_ceiling, png_costs
 from benchmarks.load import Point, run_wrk, wrk_available
 from benchmarks.report import Report
-from benchmarks.workloads import workloads
+from benchmarks.workloads import v2_workloads, workloads
 from harness.ports import free_port
 from harness.processes import service  # the same real-process harness the end-to-end tests use
 
@@ -67,30 +68,40 @@ def main() -> None:
     report.png = png_costs(digits[:64], levels=(0, 1, 6, 9), seconds=args.ceiling_seconds / 2)
     print(report.ceiling_table(), report.png_table(), sep="\n\n", flush=True)
 
-    # (b) the service over HTTP: both configurations up at once, idle when not measured, taking
-    # turns point by point so that a change in the machine's speed falls on both alike
-    chosen = [w for w in workloads(manifest.latent_dim, digits) if args.only in w.name]
+    # (b) the service over HTTP: every configuration up at once, idle when not measured, taking
+    # turns point by point so that a change in the machine's speed falls on all alike; more
+    # workers at the most connections only (one connection keeps one worker busy at most)
+    chosen = [
+        w
+        for w in workloads(manifest.latent_dim, digits) + v2_workloads(manifest.name, manifest.latent_dim)
+        if args.only in w.name
+    ]
     model_settings = {"default_model": manifest.name}
     with ExitStack() as stack:
         servers = {
-            batching: stack.enter_context(serving(args.models, args.logs, **model_settings, **settings))
+            (batching, 1): stack.enter_context(serving(args.models, args.logs, **model_settings, **settings))
             for batching, settings in BATCHING.items()
         }
+        for workers in (w for w in args.workers if w != 1):
+            more = serving(args.models, args.logs, **model_settings, workers=str(workers))
+            servers[("on", workers)] = stack.enter_context(more)
         for workload in chosen:
             for connections in args.connections:
-                for batching, served in servers.items():
+                for (batching, workers), served in servers.items():
+                    if workers != 1 and connections != max(args.connections):
+                        continue
                     point = run_wrk(served.url, workload, connections, args.seconds, args.warmup)
-                    report.add(workload, connections, batching, point)
-                    print(f"batching {batching:3} {connections:3} conn  {workload.name:28} {_line(point)}")
-        for batching, served in servers.items():
-            report.memory[(1, batching)] = (served.ready_s, served.rss_per_worker_mb())
-    for workers in (w for w in args.workers if w != 1):
-        with serving(args.models, args.logs, **model_settings, workers=str(workers)) as served:
-            for workload in chosen[:2]:
-                point = run_wrk(served.url, workload, max(args.connections), args.seconds, args.warmup)
-                report.add_workers(workload, workers, max(args.connections), point)
-                print(f"{workers} workers {max(args.connections):3} conn  {workload.name:28} {_line(point)}")
-            report.memory[(workers, "on")] = (served.ready_s, served.rss_per_worker_mb())
+                    if workers == 1:
+                        report.add(workload, connections, batching, point)
+                    else:
+                        report.add_workers(workload, workers, connections, point)
+                    print(
+                        f"batching {batching:3} {workers} workers {connections:3} conn  "
+                        f"{workload.name:30} {_line(point)}",
+                        flush=True,
+                    )
+        for (batching, workers), served in servers.items():
+            report.memory[(workers, batching)] = (served.ready_s, served.rss_per_worker_mb())
 
     text = report.markdown()
     args.out.parent.mkdir(parents=True, exist_ok=True)

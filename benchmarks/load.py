@@ -52,6 +52,7 @@ def _wrk(url: str, workload: Workload, connections: int, seconds: int) -> dict:
             "BENCH_BODY": body.name,
             "BENCH_CONTENT_TYPE": workload.content_type,
             "BENCH_ACCEPT": workload.accept,
+            "BENCH_HEADERS": "\n".join(f"{name}: {value}" for name, value in workload.headers),
         }
         threads = min(connections, 2)
         command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s"]

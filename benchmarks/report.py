@@ -66,6 +66,23 @@ class Report:
                 rows.append(f"| {name} | {connections} | {on.requests_per_s / off.requests_per_s:.2f}x |")
         return "\n".join(["| Workload | Connections | Batching on / off |", "|---|---:|---:|", *rows])
 
+    def binary_table(self) -> str:
+        """The Open Inference Protocol's binary tensors against JSON, size by size (batching on)."""
+        rows = []
+        for (name, connections, batching), binary in sorted(self.points.items()):
+            if batching != "on" or not name.startswith("V2") or not name.endswith(", binary"):
+                continue
+            as_json = self.points.get((name.removesuffix("binary") + "JSON", connections, "on"))
+            if as_json is not None:
+                size = name.removeprefix("V2 infer, ").removesuffix(", binary")
+                json_rate, binary_rate = as_json.requests_per_s, binary.requests_per_s
+                rows.append(
+                    f"| {size} | {connections} | {json_rate:,.0f} | {binary_rate:,.0f} "
+                    f"| {binary_rate / json_rate:.2f}x |"
+                )
+        head = "| Latents | Connections | JSON requests/s | Binary requests/s | Binary / JSON |"
+        return "\n".join([head, "|---|---:|---:|---:|---:|", *rows])
+
     def workers_table(self) -> str:
         rows = []
         for (name, workers, connections), p in sorted(self.workers.items()):
@@ -99,6 +116,8 @@ class Report:
             "### Dynamic batching, requests/s with it over without",
             self.batching_table(),
         ]
+        if any(name.startswith("V2") for name in self.workloads):
+            sections += ["### Open Inference Protocol: binary tensors over JSON", self.binary_table()]
         if self.workers:
             sections += ["### Workers, at the most connections", self.workers_table()]
         sections += ["### Start-up and memory", self.memory_table(), "### PNG output", self.png_table()]

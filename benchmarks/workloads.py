@@ -16,6 +16,7 @@ from harness.probe import multipart
 from service.api.npy import NPY, npy_bytes
 
 JSON = "application/json"
+OCTETS = "application/octet-stream"
 BOUNDARY = "vae-bench-boundary"
 
 
@@ -28,6 +29,7 @@ class Workload:
     accept: str
     images: int  # per request
     network: str  # whose ceiling it is measured against
+    headers: tuple[tuple[str, str], ...] = ()  # besides Content-Type and Accept
 
 
 def workloads(latent_dim: int, digits: np.ndarray) -> list[Workload]:
@@ -58,6 +60,40 @@ def workloads(latent_dim: int, digits: np.ndarray) -> list[Workload]:
             "encoder",
         ),
     ]
+
+
+def v2_workloads(model: str, latent_dim: int, sizes: tuple[int, ...] = (1, 16, 64)) -> list[Workload]:
+    """Open Inference Protocol inference on ``<model>-decoder``, asking for x_mean only: its tensors
+    in JSON, and as binary data after the JSON header (tritonclient's default), at each size."""
+    z = np.random.default_rng(0).standard_normal((max(sizes), latent_dim)).astype(np.float32)
+    path = f"/v2/models/{model}-decoder/infer"
+    found = []
+    for n in sizes:
+        tensor = {"name": "z", "shape": [n, latent_dim], "datatype": "FP32"}
+        as_json = {"inputs": [tensor | {"data": z[:n].ravel().tolist()}], "outputs": [{"name": "x_mean"}]}
+        header = json.dumps(
+            {
+                "inputs": [tensor | {"parameters": {"binary_data_size": z[:n].nbytes}}],
+                "outputs": [{"name": "x_mean", "parameters": {"binary_data": True}}],
+            }
+        ).encode()
+        rows = "latent" if n == 1 else "latents"
+        found += [
+            Workload(
+                f"V2 infer, {n} {rows}, JSON", path, json.dumps(as_json).encode(), JSON, JSON, n, "decoder"
+            ),
+            Workload(
+                f"V2 infer, {n} {rows}, binary",
+                path,
+                header + z[:n].tobytes(),
+                OCTETS,
+                OCTETS,
+                n,
+                "decoder",
+                (("Inference-Header-Content-Length", str(len(header))),),
+            ),
+        ]
+    return found
 
 
 def _json(content: dict) -> bytes:

@@ -6,6 +6,10 @@ wrk.body = body:read("*a")
 body:close()
 wrk.headers["Content-Type"] = os.getenv("BENCH_CONTENT_TYPE")
 wrk.headers["Accept"] = os.getenv("BENCH_ACCEPT")
+-- more headers, one "Name: value" a line (the Open Inference Protocol's binary body needs one)
+for name, value in string.gmatch(os.getenv("BENCH_HEADERS") or "", "([^:\n]+): ([^\n]*)") do
+  wrk.headers[name] = value
+end
 
 done = function(summary, latency, requests)
   local e = summary.errors

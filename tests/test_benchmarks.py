@@ -31,14 +31,19 @@ def test_the_benchmark_runs_end_to_end_and_reports_every_table(tmp_path: Path) -
     ]
     subprocess.run([*command, "--out", str(out), "--logs", str(tmp_path)], cwd=ROOT, check=True, timeout=240)
     text = out.read_text()
-    for heading in ("the ceiling", "The service over HTTP", "Dynamic batching", "Workers", "memory", "PNG"):
+    headings = ("the ceiling", "The service over HTTP", "Dynamic batching", "binary tensors over JSON")
+    for heading in (*headings, "Workers", "memory", "PNG"):
         assert heading in text
-    rows = [line for line in text.splitlines() if line.startswith("| /decode, 16 latents")]
+    rows = [line for line in text.splitlines() if line.startswith(("| /decode, 16 latents", "| V2 infer"))]
     http = [r.split("|") for r in rows if r.count("|") == 10]
-    assert len(http) == 4  # JSON and .npy, batching on and off
+    assert len(http) == 8  # JSON and .npy, V2 JSON and binary; batching on and off
     for cells in http:
         assert float(cells[4].replace(",", "")) > 0  # requests/s
         assert int(cells[8]) == 0  # no request failed
+    (binary,) = [line.split("|") for line in text.splitlines() if line.startswith("| 16 latents | 4 |")]
+    assert binary[5].strip().endswith("x")  # binary tensors over JSON, 16 latents at 4 connections
+    workers = [line for line in text.splitlines() if line.count("|") == 9 and "| 2 |" in line]
+    assert len(workers) == 4  # every workload measured with two workers too
 
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is missing: `make system-deps` installs it")
@@ -50,8 +55,8 @@ def test_the_peer_comparison_checks_both_answers_and_reports_the_ratio(tmp_path:
     rows = [line.split("|") for line in out.read_text().splitlines() if line.startswith("| /decode")]
     assert len(rows) == 2  # 1 and 16 latents
     for cells in rows:
-        assert all(float(cells[i].replace(",", "")) > 0 for i in (3, 4, 5))  # requests/s of each server
-        assert cells[6].strip().endswith("x")  # the service over the naive app
+        assert all(float(cells[i].replace(",", "")) > 0 for i in (3, 4, 5, 6))  # requests/s of each server
+        assert cells[7].strip().endswith("x") and cells[8].strip().endswith("x")  # over the naive app
 
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is missing: `make system-deps` installs it")
