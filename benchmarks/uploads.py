@@ -180,7 +180,8 @@ def main() -> None:
         service(args.models, args.logs, port, access_log="false", max_images="64") as _,
         httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=300) as http,
     ):
-        manifests = {m["version"]: m["manifest"] for m in http.get("/models").json()["models"]}
+        served = http.get("/models").json()["models"]
+        manifests = {m["version"]: m["manifest"] for m in served if m["model"] == "mnist"}  # not mnist2d
         for version in args.versions:
             lines += [
                 f"\n## mnist/{version}\n",
