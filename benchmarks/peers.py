@@ -185,8 +185,8 @@ def main() -> None:
         rates = measure(servers, cases, args.connections, args.rounds, args.seconds)
     intro = (
         f"`make bench-{'peers' if args.peer == 'naive' else 'pytriton'}` (`python -m benchmarks.peers "
-        f"--peer {args.peer}`): {args.model}, one process each, {args.rounds} interleaved rounds of "
-        f"{args.seconds} s per point, medians of requests/s ({platform.machine()}, "
+        f"--peer {args.peer}`): {args.model}, the servers up side by side, {args.rounds} interleaved "
+        f"rounds of {args.seconds} s per point, medians of requests/s ({platform.machine()}, "
         f"{len(os.sched_getaffinity(0))} cores)."
     )
     table = (
@@ -194,8 +194,9 @@ def main() -> None:
         if args.peer == "naive"
         else _pytriton_table(rates, cases, args.connections)
     )
-    args.out.write_text("\n".join([intro, "", *table]) + "\n")
-    print("\n".join([intro, "", *table]))
+    text = "\n".join([intro, "", *table])
+    args.out.write_text(text + "\n")
+    print(text)
 
 
 def _naive_table(rates: dict, cases: list[Workload], connections: list[int]) -> list[str]:

@@ -204,20 +204,15 @@ def _on_paper(img: Image.Image) -> Image.Image:
 
 def image_to_array(img: Decoded, spec: Preprocessing) -> np.ndarray:
     """A decoded image -> float32 [C, H, W] in [0, 1]."""
-    if isinstance(img, np.ndarray):  # a grey PNG's pixels: what Pillow's mode "L" would hold
-        if spec.normalize != "mnist":
-            return image_to_array(Image.fromarray(img, mode="L"), spec)
-        grey = img.astype(np.float32) / np.float32(255.0)
-        try:
-            return normalize(grey)[None].astype(np.float32)
-        except NoInk as e:
-            raise ImageError(str(e)) from e
     if spec.normalize == "mnist":
-        grey = np.asarray(_on_paper(img), dtype=np.float32) / np.float32(255.0)
+        # a grey PNG's pixels are already what Pillow's mode "L" would hold
+        grey = img if isinstance(img, np.ndarray) else np.asarray(_on_paper(img))
         try:
-            return normalize(grey)[None].astype(np.float32)
+            return normalize(grey.astype(np.float32) / np.float32(255.0))[None].astype(np.float32)
         except NoInk as e:
             raise ImageError(str(e)) from e
+    if isinstance(img, np.ndarray):
+        img = Image.fromarray(img)  # uint8 [H, W]: mode "L"
     pixels = np.asarray(_fit(_flatten(img, spec), spec), dtype=np.uint8)
     if spec.invert:
         pixels = 255 - pixels

@@ -83,7 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     routes = [route for router in routers for route in router.routes]
     app.router.routes.extend(sorted(routes, key=lambda route: "POST" not in route.methods))  # type: ignore[attr-defined]
     app.mount("/static", pages.static_files(), name="static")
-    endpoints = {route.path for router in routers for route in router.routes}  # type: ignore[attr-defined]
+    endpoints = {route.path for route in routes}  # type: ignore[attr-defined]
     # the last added is the outermost: 401s and refusals get request ids, headers and metrics too
     if tokens:  # without tokens the API is open, and a request need not pass one more layer
         app.add_middleware(BearerAuth, tokens=tokens)

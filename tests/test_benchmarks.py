@@ -14,23 +14,18 @@ from harness import ROOT
 pytestmark = pytest.mark.server  # starts real processes
 
 
+def _report(module: str, tmp_path: Path, *options: str) -> str:
+    """Run a benchmark command in miniature; the markdown it writes."""
+    out = tmp_path / "report.md"
+    command = [sys.executable, "-m", module, *options, "--out", str(out), "--logs", str(tmp_path)]
+    subprocess.run(command, cwd=ROOT, check=True, timeout=240)
+    return out.read_text()
+
+
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is missing: `make system-deps` installs it")
 def test_the_benchmark_runs_end_to_end_and_reports_every_table(tmp_path: Path) -> None:
-    out = tmp_path / "results.md"
-    command = [sys.executable, "-m", "benchmarks", "--seconds", "1", "--warmup", "0"]
-    command += [
-        "--ceiling-seconds",
-        "0.2",
-        "--only",
-        "16 latents",
-        "--connections",
-        "4",
-        "--workers",
-        "1",
-        "2",
-    ]
-    subprocess.run([*command, "--out", str(out), "--logs", str(tmp_path)], cwd=ROOT, check=True, timeout=240)
-    text = out.read_text()
+    options = ["--seconds", "1", "--warmup", "0", "--ceiling-seconds", "0.2", "--only", "16 latents"]
+    text = _report("benchmarks", tmp_path, *options, "--connections", "4", "--workers", "1", "2")
     headings = ("the ceiling", "The service over HTTP", "Dynamic batching", "binary tensors over JSON")
     for heading in (*headings, "Workers", "memory", "PNG"):
         assert heading in text
@@ -48,11 +43,8 @@ def test_the_benchmark_runs_end_to_end_and_reports_every_table(tmp_path: Path) -
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is missing: `make system-deps` installs it")
 def test_the_peer_comparison_checks_both_answers_and_reports_the_ratio(tmp_path: Path) -> None:
-    out = tmp_path / "peers.md"
-    command = [sys.executable, "-m", "benchmarks.peers", "--seconds", "1", "--rounds", "1"]
-    command += ["--connections", "4", "--out", str(out), "--logs", str(tmp_path)]
-    subprocess.run(command, cwd=ROOT, check=True, timeout=240)
-    rows = [line.split("|") for line in out.read_text().splitlines() if line.startswith("| /decode")]
+    text = _report("benchmarks.peers", tmp_path, "--seconds", "1", "--rounds", "1", "--connections", "4")
+    rows = [line.split("|") for line in text.splitlines() if line.startswith("| /decode")]
     assert len(rows) == 2  # 1 and 16 latents
     for cells in rows:
         assert all(float(cells[i].replace(",", "")) > 0 for i in (3, 4, 5, 6))  # requests/s of each server
@@ -61,10 +53,7 @@ def test_the_peer_comparison_checks_both_answers_and_reports_the_ratio(tmp_path:
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is missing: `make system-deps` installs it")
 def test_the_profile_tables_a_workload_by_function_and_by_package(tmp_path: Path) -> None:
-    out = tmp_path / "profile.md"
-    command = [sys.executable, "-m", "benchmarks.profile", "--seconds", "1", "--top", "5"]
-    command += ["--workloads", "/decode, 1 latent", "--out", str(out), "--logs", str(tmp_path)]
-    subprocess.run(command, cwd=ROOT, check=True, timeout=240)
-    text = out.read_text()
+    options = ["--seconds", "1", "--top", "5", "--workloads", "/decode, 1 latent"]
+    text = _report("benchmarks.profile", tmp_path, *options)
     assert "| function | calls |" in text and "| whose code |" in text
     assert "service" in text and "uvicorn" in text  # the request path's own code is in the profile
